@@ -1,0 +1,1 @@
+"""kubepipe workflow engine."""

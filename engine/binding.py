@@ -1,0 +1,144 @@
+"""Calling a template: resolve the caller's arguments, bind them to inputs, fill in the body.
+
+This is Argo's `ProcessArgs`: arguments are resolved in the caller's scope; the callee's
+declared inputs take them (or their defaults); then every `{{inputs.*}}` and `{{workflow.*}}`
+in the callee's body is replaced. Placeholders that belong to a later moment (`{{item}}`,
+`{{tasks.X...}}`, `{{outputs...}}`, `{{pod.name}}`) are left for that moment.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from engine.errors import ExpressionError, KubepipeError
+from engine.expressions import evaluate_expr, substitute, substitute_obj
+from engine.scope import Scope
+from engine.spec import Arguments, Template
+
+
+class BindingError(KubepipeError):
+    """Arguments do not fit the template's inputs; the node ends in Error with this message."""
+
+
+@dataclass(frozen=True)
+class ResolvedArgs:
+    parameters: Mapping[str, str]
+    artifacts: Mapping[str, dict[str, Any]]
+
+
+def render(text: str, scope: Scope, *, strict: bool = True) -> str:
+    """Substitute placeholders in one string against a scope."""
+    if "{{" not in text:
+        return text
+    return substitute(text, scope.resolve, expression_env=scope.expression_env, strict=strict)
+
+
+def _placeholder_key(text: str) -> str | None:
+    stripped = text.strip()
+    if stripped.startswith("{{") and stripped.endswith("}}") and not stripped.startswith("{{="):
+        return stripped[2:-2].strip()
+    return None
+
+
+def resolve_arguments(args: Arguments, scope: Scope) -> ResolvedArgs:
+    parameters: dict[str, str] = {}
+    for param in args.parameters:
+        if param.value is not None:
+            parameters[param.name] = render(param.value, scope)
+        elif param.value_from is not None and param.value_from.expression:
+            parameters[param.name] = _expr_text(evaluate_expr(param.value_from.expression, scope.expression_env()))
+        elif param.default is not None:
+            parameters[param.name] = render(param.default, scope)
+    artifacts: dict[str, dict[str, Any]] = {}
+    for art in args.artifacts:
+        source = _artifact_source(art.from_, art.from_expression, art.raw.data if art.raw else None,
+                                  art.s3, scope, art.name)
+        if source is not None:
+            artifacts[art.name] = source
+        elif not art.optional:
+            raise BindingError(f"argument artifact {art.name!r}: its source {art.from_ or art.from_expression!r} "
+                               "does not exist (did the producing step succeed and declare that output?)")
+    return ResolvedArgs(parameters, artifacts)
+
+
+def _artifact_source(
+    from_: str | None, from_expression: str | None, raw: str | None, s3: dict[str, Any] | None,
+    scope: Scope, name: str,
+) -> dict[str, Any] | None:
+    if raw is not None:
+        return {"raw": render(raw, scope)}
+    if from_:
+        key = _placeholder_key(from_)
+        if key is None:
+            raise BindingError(f"artifact {name!r}: `from` must be one placeholder like "
+                               f"'{{{{tasks.A.outputs.artifacts.x}}}}', got {from_!r}")
+        return scope.artifact(key)
+    if from_expression:
+        value = evaluate_expr(from_expression, _artifact_env(scope))
+        return value if isinstance(value, dict) else None
+    if s3 and s3.get("key") and set(s3) <= {"key"}:
+        return {"key": render(str(s3["key"]), scope)}
+    return None
+
+
+def _artifact_env(scope: Scope) -> dict[str, Any]:
+    return scope.expression_env()
+
+
+def _expr_text(value: Any) -> str:
+    if isinstance(value, str):
+        return value
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return json.dumps(value, separators=(",", ":"))
+
+
+def bind_inputs(template: Template, args: ResolvedArgs, base: Scope) -> tuple[Template, dict[str, Any]]:
+    """The callee's inputs from the caller's arguments, and its body with them filled in."""
+    params: dict[str, str] = {}
+    for p in template.inputs.parameters:
+        value = args.parameters.get(p.name)
+        if value is None:
+            value = p.value if p.value is not None else p.default
+        if value is None and p.value_from is not None and p.value_from.default is not None:
+            value = p.value_from.default
+        if value is None:
+            raise BindingError(
+                f"inputs.parameters.{p.name} was not supplied to template {template.name!r}; "
+                "pass it in `arguments.parameters` or give the input a `default`"
+            )
+        if p.enum and value not in p.enum:
+            raise BindingError(f"inputs.parameters.{p.name}: {value!r} is not one of {list(p.enum)}")
+        params[p.name] = value
+    artifacts: dict[str, dict[str, Any]] = {}
+    for a in template.inputs.artifacts:
+        source = args.artifacts.get(a.name)
+        if source is None:
+            source = _artifact_source(a.from_, a.from_expression, a.raw.data if a.raw else None,
+                                      a.s3, base, a.name)
+        if source is None:
+            if a.optional:
+                continue
+            raise BindingError(
+                f"inputs.artifacts.{a.name} was not supplied to template {template.name!r}; "
+                "pass it in `arguments.artifacts` (from, raw or s3 key)"
+            )
+        artifacts[a.name] = {**source, "path": a.path}
+    inputs = {"parameters": params, "artifacts": artifacts}
+    scope = Scope(base.state, base.globals, inputs, extra=dict(base.extra))
+    for a in template.inputs.artifacts:
+        if a.name in artifacts and a.path:
+            artifacts[a.name]["path"] = render(a.path, scope, strict=False)
+    body = template.dump()
+    body.pop("inputs", None)
+    try:
+        filled = substitute_obj(body, scope.resolve, expression_env=scope.expression_env, strict=False)
+    except ExpressionError as exc:
+        raise BindingError(f"template {template.name!r}: {exc}") from None
+    filled["inputs"] = template.inputs.dump()
+    return Template.model_validate(filled), inputs

@@ -1,0 +1,335 @@
+"""`kubepipe`: run, validate and inspect workflows on the embedded engine.
+
+Exit codes: 0 the run Succeeded (or the command did its job), 1 the run Failed/Errored or the
+command failed, 2 invalid input (a file that does not validate, a bad flag).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import click
+import yaml
+
+from engine.errors import KubepipeError, RunNotFound, SpecError
+from engine.settings import Settings
+
+EXIT_OK, EXIT_FAILED, EXIT_INVALID = 0, 1, 2
+
+
+class _Context:
+    """What every command needs, built lazily from one Settings object."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self._metadata: Any = None
+
+    @property
+    def metadata(self) -> Any:
+        if self._metadata is None:
+            from engine.metadata.store import MetadataStore
+
+            self._metadata = MetadataStore(self.settings.database_url)
+        return self._metadata
+
+    def artifacts(self) -> Any:
+        from artifact_store import open_store
+
+        return open_store(self.settings.artifact_location)
+
+    def engine(self) -> Any:
+        from engine.executor import Engine
+        from engine.runners.local import LocalRunner, LocalRunnerSettings
+
+        runner = LocalRunner(LocalRunnerSettings(isolation=self.settings.isolation))
+        return Engine(self.metadata, self.artifacts(), runner, work_root=self.settings.work_root,
+                      poll_interval=self.settings.poll_interval)
+
+
+def _fail(message: str, code: int) -> None:
+    click.echo(f"error: {message}", err=True)
+    sys.exit(code)
+
+
+def _parse_params(values: tuple[str, ...]) -> dict[str, str]:
+    params: dict[str, str] = {}
+    for item in values:
+        name, sep, value = item.partition("=")
+        if not sep or not name:
+            _fail(f"-p {item!r}: use -p NAME=VALUE", EXIT_INVALID)
+        params[name] = value
+    return params
+
+
+def load_and_validate(path: str, ctx: _Context | None = None) -> Any:
+    """Load a workflow file and validate it; raises SpecError with every problem found."""
+    from engine.controllers import default_registry
+    from engine.loader import as_workflow, load_manifest
+    from engine.validate import validate_workflow
+
+    manifest, source, positions = load_manifest(Path(path))
+    workflow = as_workflow(manifest)
+    if manifest is not workflow:
+        positions = {}
+    problems = validate_workflow(workflow, positions, known_kinds=set(default_registry().kinds()))
+    if problems:
+        raise SpecError(problems, source)
+    return workflow, source
+
+
+def _notes(workflow: Any) -> list[str]:
+    from engine.spec import not_applied_fields
+
+    return not_applied_fields(workflow.spec)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.pass_context
+def main(click_ctx: click.Context) -> None:
+    """kubepipe: Kubeflow-style ML workflows on an Argo-style engine, no cluster needed."""
+    click_ctx.obj = _Context(Settings())
+
+
+@main.command()
+@click.argument("file", type=click.Path(dir_okay=False))
+@click.pass_obj
+def validate(ctx: _Context, file: str) -> None:
+    """Check FILE without running it: YAML, schema, graph, references."""
+    try:
+        workflow, source = load_and_validate(file, ctx)
+    except SpecError as exc:
+        click.echo(str(exc), err=True)
+        click.echo(f"{len(exc.problems)} problem(s) found; nothing was run", err=True)
+        sys.exit(EXIT_INVALID)
+    for path in _notes(workflow):
+        click.echo(f"note: {path} is kept in the manifest but not applied on the local runner", err=True)
+    click.echo(f"{source}: valid ({len(workflow.spec.templates)} templates)")
+
+
+@main.command()
+@click.argument("file", type=click.Path(dir_okay=False))
+@click.option("-p", "--parameter", "params", multiple=True, help="NAME=VALUE for spec.arguments.parameters")
+@click.option("--watch", is_flag=True, help="show the live node tree even when output is not a terminal")
+@click.option("-o", "--output", type=click.Choice(["json", "yaml"]), default=None, help="print the run at the end")
+@click.pass_obj
+def run(ctx: _Context, file: str, params: tuple[str, ...], output: str | None, watch: bool) -> None:
+    """Run the workflow in FILE to completion and exit with its outcome."""
+    from engine.views import run_json
+
+    parameters = _parse_params(params)
+    try:
+        workflow, source = load_and_validate(file, ctx)
+        engine = ctx.engine()
+        record = engine.submit(workflow, parameters=parameters, source=source)
+    except SpecError as exc:
+        click.echo(str(exc), err=True)
+        sys.exit(EXIT_INVALID)
+    except KubepipeError as exc:
+        _fail(str(exc), EXIT_FAILED)
+    for path in _notes(workflow):
+        click.echo(f"note: {path} is kept in the manifest but not applied on the local runner", err=True)
+    progress = _progress(live=(watch or sys.stdout.isatty()) and output is None)
+    click.echo(f"run {record.id} ({record.name}) started", err=output is not None)
+    _install_sigterm(ctx, record.id)
+    try:
+        final = engine.execute(record.id, on_change=progress.update)
+    except KeyboardInterrupt:
+        ctx.metadata.request_stop(record.id, "Stopped by user (interrupt)")
+        final = engine.execute(record.id, on_change=progress.update)
+    finally:
+        progress.close()
+        engine.runner.close()
+    state = ctx.metadata.load_state(final.id)
+    if output == "json":
+        click.echo(json.dumps(run_json(state), indent=2))
+    elif output == "yaml":
+        click.echo(yaml.safe_dump(run_json(state), sort_keys=False))
+    else:
+        line = f"run {final.id} ({final.name}) {final.phase.value}"
+        if final.message:
+            line += f": {final.message}"
+        click.echo(line)
+    sys.exit(EXIT_OK if final.phase.value == "Succeeded" else EXIT_FAILED)
+
+
+def _install_sigterm(ctx: _Context, run_id: str) -> None:
+    def handler(signum: int, frame: Any) -> None:
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, handler)
+
+
+class _Progress:
+    """Plain lines when output is a pipe, a live tree on a terminal."""
+
+    def __init__(self, live: bool) -> None:
+        self._seen: dict[str, str] = {}
+        self._live = None
+        if live:
+            from rich.console import Console
+            from rich.live import Live
+
+            self._live = Live(console=Console(stderr=False), refresh_per_second=8, transient=False)
+            self._live.start()
+
+    def update(self, state: Any) -> None:
+        from engine.views import tree_lines
+
+        if self._live is not None:
+            from rich.text import Text
+
+            self._live.update(Text("\n".join(tree_lines(state, time.time()))))
+            return
+        for node in state.nodes.values():
+            phase = node.phase.value
+            if self._seen.get(node.id) != phase and node.type.value in ("Pod", "Suspend", "Skipped"):
+                self._seen[node.id] = phase
+                if phase == "Pending":
+                    continue
+                line = f"{node.display_name}: {phase}"
+                if node.message and phase != "Running":
+                    line += f" ({node.message})"
+                click.echo(line, err=True)
+
+    def close(self) -> None:
+        if self._live is not None:
+            self._live.stop()
+
+
+def _progress(live: bool) -> _Progress:
+    return _Progress(live)
+
+
+@main.command(name="list")
+@click.option("-o", "--output", type=click.Choice(["json"]), default=None)
+@click.pass_obj
+def list_runs(ctx: _Context, output: str | None) -> None:
+    """List runs, newest first."""
+    from engine.views import iso
+
+    runs = ctx.metadata.list_runs()
+    if output == "json":
+        click.echo(json.dumps([{"id": r.id, "name": r.name, "phase": r.phase.value, "startedAt": iso(r.started_at),
+                                "finishedAt": iso(r.finished_at), "message": r.message} for r in runs], indent=2))
+        return
+    click.echo(f"{'ID':<14}{'NAME':<32}{'PHASE':<11}{'STARTED':<22}MESSAGE")
+    for r in runs:
+        click.echo(f"{r.id:<14}{r.name[:31]:<32}{r.phase.value:<11}{iso(r.started_at) or '':<22}{r.message}")
+
+
+def _state(ctx: _Context, ref: str) -> Any:
+    try:
+        return ctx.metadata.load_state(ref)
+    except RunNotFound as exc:
+        _fail(str(exc), EXIT_FAILED)
+
+
+@main.command()
+@click.argument("run_ref", metavar="RUN")
+@click.option("-o", "--output", type=click.Choice(["json", "yaml", "wide"]), default=None)
+@click.pass_obj
+def get(ctx: _Context, run_ref: str, output: str | None) -> None:
+    """Show a run: its phase, outputs and node tree."""
+    from engine.views import run_json, tree_lines
+
+    state = _state(ctx, run_ref)
+    if output == "json":
+        click.echo(json.dumps(run_json(state), indent=2))
+        return
+    if output == "yaml":
+        click.echo(yaml.safe_dump(run_json(state), sort_keys=False))
+        return
+    run = state.run
+    click.echo(f"Name:     {run.name}\nID:       {run.id}\nPhase:    {run.phase.value}")
+    if run.message:
+        click.echo(f"Message:  {run.message}")
+    if run.parameters:
+        click.echo("Parameters:")
+        for k, v in run.parameters.items():
+            click.echo(f"  {k}: {v}")
+    click.echo("")
+    for line in tree_lines(state, time.time()):
+        click.echo(line)
+
+
+def _find_node(state: Any, ref: str) -> Any:
+    for node in state.nodes.values():
+        if node.id == ref or node.name == ref:
+            return node
+    matches = [n for n in state.nodes.values() if n.display_name == ref]
+    if len(matches) == 1:
+        return matches[0]
+    if len(matches) > 1:
+        _fail(f"{ref!r} names {len(matches)} nodes; use a node id: " + ", ".join(n.id for n in matches), EXIT_FAILED)
+    _fail(f"run {state.run.name} has no node {ref!r} (see `kubepipe get {state.run.id}`)", EXIT_FAILED)
+
+
+@main.command()
+@click.argument("run_ref", metavar="RUN")
+@click.argument("node_ref", metavar="NODE", required=False)
+@click.option("-f", "--follow", is_flag=True, help="keep printing until the run ends")
+@click.pass_obj
+def logs(ctx: _Context, run_ref: str, node_ref: str | None, follow: bool) -> None:
+    """Print the logs of a run's steps (or of one NODE: id or display name)."""
+    store = ctx.artifacts()
+    printed: set[str] = set()
+    while True:
+        state = _state(ctx, run_ref)
+        only = _find_node(state, node_ref).id if node_ref else None
+        records = ctx.metadata.logs(state.run.id, only)
+        for rec in records:
+            if rec.uri in printed:
+                continue
+            printed.add(rec.uri)
+            node = state.nodes.get(rec.node_id)
+            label = node.display_name if node else rec.node_id
+            with store.open(store.key_from_uri(rec.uri)) as handle:
+                for raw in handle:
+                    text = raw.decode("utf-8", errors="replace").rstrip("\n")
+                    click.echo(text if only else f"{label}: {text}")
+        if not follow or state.run.phase.is_finished:
+            return
+        time.sleep(0.5)
+
+
+@main.command()
+@click.argument("run_ref", metavar="RUN")
+@click.option("--wait", "wait_seconds", default=10.0, show_default=True, help="seconds to wait for the engine")
+@click.pass_obj
+def stop(ctx: _Context, run_ref: str, wait_seconds: float) -> None:
+    """Stop a run: running steps are killed and marked Failed; exit handlers still run."""
+    from engine.executor import stop_without_engine
+
+    state = _state(ctx, run_ref)
+    run = state.run
+    if run.phase.is_finished:
+        click.echo(f"run {run.id} already {run.phase.value}")
+        return
+    reason = "Stopped by user"
+    ctx.metadata.request_stop(run.id, reason)
+    deadline = time.time() + wait_seconds
+    while time.time() < deadline:
+        if ctx.metadata.resolve_run(run.id).phase.is_finished:
+            click.echo(f"run {run.id} stopped")
+            return
+        time.sleep(0.2)
+
+    def kill(handle: dict[str, Any]) -> None:
+        pid = int(handle.get("pid") or 0)
+        if pid > 0:
+            try:
+                os.killpg(pid, signal.SIGKILL)
+            except (ProcessLookupError, PermissionError):
+                pass
+
+    stop_without_engine(ctx.metadata, kill, run.id, reason + " (no engine was executing it)")
+    click.echo(f"run {run.id} stopped")
+
+
+

@@ -1,0 +1,273 @@
+"""`Engine`: submit a workflow as a run, and drive a run to its end with a runner.
+
+One reconcile (`_reconcile`) is: read the runner's reports for running pods, walk the templates
+(`Operator.walk`), derive the run phase, commit every change in one transaction, and only then
+launch the pods the walk created (committing their Running transition after launch). The loop
+sleeps in `runner.wait()` until a step exits or a timer (retry backoff, suspend, deadline) is due.
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+import time
+import uuid
+from collections.abc import Callable, Mapping
+from datetime import datetime, timezone
+from pathlib import Path
+
+from artifact_store import ArtifactStore
+from engine.controllers import ControllerRegistry, default_registry
+from engine.errors import KubepipeError, Problem, SpecError
+from engine.metadata.store import MetadataStore
+from engine.operator import Operator
+from engine.phases import NodePhase, RunPhase, derive_run_phase
+from engine.pods import PodSetupError, build_request, collect_outputs, finalize_template, phase_for, store_logs
+from engine.runners.base import Runner, StepHandle, StepOutcome, StepStatus
+from engine.spec import Parameter, TemplateKind, Workflow
+from engine.state import NodeRecord, RunRecord, RunState
+from engine.templates import TemplateLibrary
+from engine.values import parse_duration
+
+OnChange = Callable[[RunState], None]
+
+
+def apply_parameters(workflow: Workflow, overrides: Mapping[str, str], source: str = "") -> Workflow:
+    """`-p NAME=VALUE` sets `spec.arguments.parameters`; an unknown name is an error, not a no-op."""
+    if not overrides:
+        return workflow
+    params = [p.model_copy() for p in workflow.spec.arguments.parameters]
+    known = {p.name: p for p in params}
+    entry = workflow.spec.template(workflow.spec.entrypoint or "")
+    entry_inputs = {p.name for p in entry.inputs.parameters} if entry else set()
+    problems = []
+    for name, value in overrides.items():
+        if name in known:
+            known[name].value = value
+        elif name in entry_inputs:
+            params.append(Parameter(name=name, value=value))
+        else:
+            valid = sorted(set(known) | entry_inputs)
+            problems.append(Problem(f"unknown parameter {name!r}", path="spec.arguments.parameters",
+                                    hint=f"valid names: {', '.join(valid) or 'none declared'}"))
+    if problems:
+        raise SpecError(problems, source)
+    spec = workflow.spec.model_copy(update={"arguments": workflow.spec.arguments.model_copy(update={"parameters": params})})
+    return workflow.model_copy(update={"spec": spec})
+
+
+def _globals(run: RunRecord, workflow: Workflow) -> dict[str, str]:
+    created = datetime.fromtimestamp(run.created_at, tz=timezone.utc)
+    values = {
+        "workflow.name": run.name,
+        "workflow.namespace": run.namespace,
+        "workflow.uid": run.uid,
+        "workflow.serviceAccountName": str(workflow.spec.service_account_name or "default"),
+        "workflow.mainEntrypoint": workflow.spec.entrypoint or "",
+        "workflow.priority": str(workflow.spec.priority or 0),
+        "workflow.creationTimestamp": created.strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "workflow.creationTimestamp.RFC3339": created.strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "workflow.creationTimestamp.s": str(int(run.created_at)),
+        "workflow.status": RunPhase.RUNNING.value,
+        "workflow.duration": "0",
+    }
+    for char in "aAbBcdHIjmMpSUwWxXyYZz":
+        values[f"workflow.creationTimestamp.{char}"] = created.strftime(f"%{char}")
+
+    params = workflow.spec.arguments.parameters
+    for p in params:
+        values[f"workflow.parameters.{p.name}"] = p.value if p.value is not None else (p.default or "")
+    values["workflow.parameters.json"] = json.dumps(
+        [{"name": p.name, "value": values[f"workflow.parameters.{p.name}"]} for p in params], separators=(",", ":"))
+    for kind, mapping in (("labels", workflow.metadata.labels), ("annotations", workflow.metadata.annotations)):
+        for key, value in mapping.items():
+            values[f"workflow.{kind}.{key}"] = value
+        values[f"workflow.{kind}.json"] = json.dumps(mapping, separators=(",", ":"))
+    for name, value in run.outputs.get("parameters", {}).items():
+        values[f"workflow.outputs.parameters.{name}"] = value
+    return values
+
+
+class Engine:
+    def __init__(self, metadata: MetadataStore, artifacts: ArtifactStore, runner: Runner, *,
+                 work_root: Path, controllers: ControllerRegistry | None = None,
+                 poll_interval: float = 0.5, clock: Callable[[], float] = time.time) -> None:
+        self.metadata = metadata
+        self.artifacts = artifacts
+        self.runner = runner
+        self.work_root = work_root
+        self.controllers = controllers or default_registry()
+        self.poll_interval = poll_interval
+        self.clock = clock
+
+    # -- submit -----------------------------------------------------------------------------
+    def submit(self, workflow: Workflow, *, parameters: Mapping[str, str] | None = None,
+               source: str = "") -> RunRecord:
+        workflow = apply_parameters(workflow, parameters or {}, source)
+        meta = workflow.metadata
+        name = meta.name or f"{meta.generate_name or 'workflow-'}{secrets.token_hex(3)[:5]}"
+        run = RunRecord(
+            id=uuid.uuid4().hex[:12],
+            name=name,
+            uid=str(uuid.uuid4()),
+            namespace=meta.namespace or "default",
+            phase=RunPhase.PENDING,
+            created_at=self.clock(),
+            manifest=workflow.dump(),
+            source=source,
+            parameters={p.name: p.value for p in workflow.spec.arguments.parameters if p.value is not None},
+        )
+        self.metadata.create_run(run)
+        return run
+
+    # -- execute ----------------------------------------------------------------------------
+    def execute(self, run_id: str, on_change: OnChange | None = None) -> RunRecord:
+        """Drive a run until it is finished; safe to call again on a run a dead engine left."""
+        state = self.metadata.load_state(run_id)
+        workflow = Workflow.model_validate(state.run.manifest)
+        library = TemplateLibrary(workflow)
+        globals_ = _globals(state.run, workflow)
+        operator = Operator(state, library, globals_, clock=self.clock)
+        handles = {n.id: StepHandle.from_json(json.dumps(n.handle)) for n in state.nodes.values()
+                   if n.handle is not None and not n.phase.is_fulfilled}
+        run = state.run
+        if run.started_at is None:
+            run.started_at = self.clock()
+            run.phase = RunPhase.RUNNING
+            state.run_dirty = True
+        deadline = parse_duration(workflow.spec.active_deadline_seconds, field="spec.activeDeadlineSeconds")
+        while True:
+            self._reconcile(state, operator, handles, deadline)
+            if on_change is not None:
+                on_change(state)
+            if run.phase.is_finished:
+                return run
+            timeout = self.poll_interval
+            if operator.next_wakeup is not None:
+                timeout = max(0.0, min(timeout, operator.next_wakeup - self.clock()))
+            if operator.launch_queue or state.has_changes():
+                continue
+            self.runner.wait(timeout)
+
+    def _reconcile(self, state: RunState, operator: Operator, handles: dict[str, StepHandle],
+                   deadline: float | None) -> None:
+        run = state.run
+        for node_id in [n for n in handles]:
+            node = state.nodes[node_id]
+            status = self.runner.poll(handles[node_id])
+            if status is not None:
+                self._finish_pod(state, operator, node, status)
+                del handles[node_id]
+        stop = self.metadata.stop_requested(run.id) if operator.stopping is None else None
+        if stop is None and deadline is not None and run.started_at is not None \
+                and self.clock() - run.started_at > deadline:
+            stop = f"Workflow exceeded its deadline of {deadline:g}s (activeDeadlineSeconds)"
+        if stop is not None and operator.stopping is None:
+            operator.stopping = stop
+            for node_id, handle in handles.items():
+                self.runner.cancel(handle, stop)
+        operator.globals["workflow.duration"] = f"{self.clock() - (run.started_at or self.clock()):.3f}"
+        operator.walk()
+        self._derive_phase(state, operator)
+        self.metadata.commit(state)
+        queue, operator.launch_queue = operator.launch_queue, []
+        for node in queue:
+            operator.launched(node)
+            if node.phase is not NodePhase.PENDING:
+                continue
+            self._launch(state, operator, node, handles, deadline)
+        self.metadata.commit(state)
+
+    def _launch(self, state: RunState, operator: Operator, node: NodeRecord,
+                handles: dict[str, StepHandle], deadline: float | None) -> None:
+        run = state.run
+        left = None
+        if deadline is not None and run.started_at is not None:
+            left = deadline - (self.clock() - run.started_at)
+        try:
+            template = finalize_template(node, operator.bound_template(node))
+            if template.kind is TemplateKind.RESOURCE:
+                self.controllers.start(state, node, template, operator)
+                return
+            request = build_request(node, template, run_id=run.id, work_root=self.work_root,
+                                    store=self.artifacts, deadline_left=left)
+            handle = self.runner.launch(request)
+        except (PodSetupError, KubepipeError, OSError) as exc:
+            state.transition(node, NodePhase.ERROR, "launch failed", str(exc))
+            return
+        node.handle = json.loads(handle.to_json())
+        handles[node.id] = handle
+        state.transition(node, NodePhase.RUNNING, "launched")
+
+    def _finish_pod(self, state: RunState, operator: Operator, node: NodeRecord, status: StepStatus) -> None:
+        template = finalize_template(node, operator.bound_template(node))
+        try:
+            store_logs(state, node, status, self.artifacts)
+        except (KubepipeError, OSError) as exc:
+            node.message = f"could not store logs: {exc}"
+        succeeded = status.outcome is StepOutcome.EXITED and status.exit_code == 0
+        outputs, problems = collect_outputs(state, node, template, status, self.artifacts, strict=succeeded)
+        node.outputs = outputs
+        node.exit_code = status.exit_code
+        phase, message = phase_for(status, problems)
+        for p in template.outputs.parameters:
+            if p.global_name and p.name in outputs.get("parameters", {}):
+                operator.publish_global("parameters", p.global_name, outputs["parameters"][p.name])
+        for a in template.outputs.artifacts:
+            if a.global_name and a.name in outputs.get("artifacts", {}):
+                operator.publish_global("artifacts", a.global_name, outputs["artifacts"][a.name])
+        state.transition(node, phase, "step ended", message)
+
+    def _derive_phase(self, state: RunState, operator: Operator) -> None:
+        run = state.run
+        entry = state.nodes.get(run.entry_node_id) if run.entry_node_id else None
+        exit_node = state.nodes.get(run.exit_node_id) if run.exit_node_id else None
+        has_exit = operator.library.exit_template() is not None
+        phase = derive_run_phase(entry.phase if entry else None, exit_node.phase if exit_node else None, has_exit)
+        if phase is RunPhase.PENDING:
+            phase = RunPhase.RUNNING
+        if phase != run.phase:
+            run.phase = phase
+            state.run_dirty = True
+            if phase.is_finished:
+                run.finished_at = self.clock()
+                run.message = self._message(state, entry, exit_node, operator)
+                run.outputs = {**run.outputs, **_entry_outputs(entry)}
+
+    def _message(self, state: RunState, entry: NodeRecord | None, exit_node: NodeRecord | None,
+                 operator: Operator) -> str:
+        if operator.stopping is not None:
+            return operator.stopping
+        if entry is not None and entry.phase.is_failure:
+            return entry.message
+        if exit_node is not None and exit_node.phase.is_failure:
+            return f"exit handler failed: {exit_node.message}"
+        return ""
+
+
+def _entry_outputs(entry: NodeRecord | None) -> dict[str, object]:
+    if entry is None:
+        return {}
+    out: dict[str, object] = {}
+    if entry.outputs.get("parameters"):
+        out["entryParameters"] = dict(entry.outputs["parameters"])
+    return out
+
+
+def stop_without_engine(metadata: MetadataStore, runner_kill: Callable[[dict[str, object]], None],
+                        run_ref: str, reason: str) -> RunRecord:
+    """Finish a run nobody is executing: kill what its handles name and fail its open nodes."""
+    state = metadata.load_state(run_ref)
+    for node in state.nodes.values():
+        if node.phase.is_fulfilled:
+            continue
+        if node.handle is not None:
+            runner_kill(node.handle)
+        state.transition(node, NodePhase.FAILED, "stopped", reason)
+    state.run.phase = RunPhase.FAILED
+    state.run.message = reason
+    state.run.finished_at = time.time()
+    state.run_dirty = True
+    metadata.commit(state)
+    return state.run
+

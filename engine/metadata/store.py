@@ -1,0 +1,280 @@
+"""`MetadataStore`: intent-named reads and writes over the metadata tables, on any SQLAlchemy URL.
+
+Callers (engine, CLI, server, scheduler) never hold sessions or import tables. Writes of a run's
+progress go through `commit(state)`: one transaction holding every node created or changed and
+every transition event since the last commit, written with executemany so that a 10,000-node run
+does not pay one round trip per row.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import bindparam, create_engine, delete, event, insert, select, update
+from sqlalchemy.engine import Connection, Engine
+from sqlmodel import SQLModel
+
+from engine.errors import KubepipeError, RunNotFound
+from engine.metadata.tables import (
+    SCHEMA_VERSION,
+    ArtifactRow,
+    LogRow,
+    NodeEventRow,
+    NodeRow,
+    RunRow,
+    SchemaInfo,
+)
+from engine.phases import NodePhase, NodeType, RunPhase
+from engine.state import ArtifactRecord, LogRecord, NodeEvent, NodeRecord, RunRecord, RunState
+
+_NODE_COLUMNS = [c.name for c in NodeRow.__table__.columns]
+_RUN_COLUMNS = [c.name for c in RunRow.__table__.columns]
+
+
+@dataclass(frozen=True)
+class RunFilter:
+    phase: RunPhase | None = None
+    name: str | None = None
+    limit: int = 100
+
+
+def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+    cursor = dbapi_connection.cursor()
+    # WAL lets readers (`kubepipe get` while a run executes) proceed during the engine's writes.
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.execute("PRAGMA busy_timeout=10000")
+    cursor.close()
+
+
+class MetadataStore:
+    def __init__(self, url: str) -> None:
+        self.url = url
+        if url.startswith("sqlite:///"):
+            Path(url.removeprefix("sqlite:///")).expanduser().parent.mkdir(parents=True, exist_ok=True)
+        self._engine: Engine = create_engine(url, future=True)
+        if self._engine.dialect.name == "sqlite":
+            event.listen(self._engine, "connect", _sqlite_pragmas)
+        self._ensure_schema()
+
+    def close(self) -> None:
+        self._engine.dispose()
+
+    # -- schema ---------------------------------------------------------------------------
+    def _ensure_schema(self) -> None:
+        SQLModel.metadata.create_all(self._engine)
+        with self._engine.begin() as conn:
+            row = conn.execute(select(SchemaInfo.version)).first()
+            if row is None:
+                conn.execute(insert(SchemaInfo), [{"id": 1, "version": SCHEMA_VERSION}])
+            elif row[0] > SCHEMA_VERSION:
+                raise KubepipeError(
+                    f"the database at {self.url} has schema version {row[0]}, newer than this "
+                    f"kubepipe understands ({SCHEMA_VERSION}); upgrade kubepipe"
+                )
+
+    @contextmanager
+    def _tx(self) -> Iterator[Connection]:
+        with self._engine.begin() as conn:
+            yield conn
+
+    # -- writes ---------------------------------------------------------------------------
+    def create_run(self, run: RunRecord) -> None:
+        with self._tx() as conn:
+            conn.execute(insert(RunRow), [_run_row(run)])
+
+    def commit(self, state: RunState) -> None:
+        """Persist everything `state` changed since the last commit, atomically."""
+        if not state.has_changes():
+            return
+        run_id = state.run.id
+        with self._tx() as conn:
+            if state.new:
+                conn.execute(insert(NodeRow), [_node_row(run_id, state.nodes[i]) for i in state.new])
+            if state.dirty:
+                rows = [_node_row(run_id, state.nodes[i]) for i in state.dirty]
+                table = NodeRow.__table__
+                stmt = (
+                    table.update()
+                    .where(table.c.run_id == bindparam("b_run_id"))
+                    .where(table.c.id == bindparam("b_id"))
+                    .values({c: bindparam(c) for c in _NODE_COLUMNS if c not in ("run_id", "id")})
+                )
+                for row in rows:
+                    row["b_run_id"] = row.pop("run_id")
+                    row["b_id"] = row.pop("id")
+                conn.execute(stmt, rows)
+            if state.events:
+                conn.execute(insert(NodeEventRow), [_event_row(run_id, e) for e in state.events])
+            if state.artifacts:
+                conn.execute(insert(ArtifactRow), [_artifact_row(run_id, a) for a in state.artifacts])
+            if state.logs:
+                conn.execute(insert(LogRow), [_log_row(run_id, a) for a in state.logs])
+            if state.run_dirty:
+                row = _run_row(state.run)
+                row.pop("id")
+                row.pop("stop_requested")  # written only by request_stop, from any process
+                conn.execute(update(RunRow).where(RunRow.id == run_id).values(**row))
+        state.clear_changes()
+
+    def request_stop(self, run_id: str, reason: str) -> None:
+        with self._tx() as conn:
+            conn.execute(update(RunRow).where(RunRow.id == run_id).values(stop_requested=reason))
+
+    def stop_requested(self, run_id: str) -> str | None:
+        with self._engine.connect() as conn:
+            row = conn.execute(select(RunRow.stop_requested).where(RunRow.id == run_id)).first()
+        return row[0] if row else None
+
+    def delete_run(self, run_id: str) -> None:
+        with self._tx() as conn:
+            for table in (LogRow, ArtifactRow, NodeEventRow, NodeRow):
+                conn.execute(delete(table).where(table.run_id == run_id))
+            conn.execute(delete(RunRow).where(RunRow.id == run_id))
+
+    # -- reads ----------------------------------------------------------------------------
+    def resolve_run(self, ref: str) -> RunRecord:
+        """Find a run by id, id prefix or name (the newest run of that name)."""
+        with self._engine.connect() as conn:
+            row = conn.execute(select(RunRow).where(RunRow.id == ref)).first()
+            if row is None:
+                row = conn.execute(
+                    select(RunRow).where(RunRow.name == ref).order_by(RunRow.created_at.desc())
+                ).first()
+            if row is None and len(ref) >= 4:
+                rows = conn.execute(select(RunRow).where(RunRow.id.startswith(ref))).all()
+                if len(rows) > 1:
+                    raise RunNotFound(f"run id prefix {ref!r} is ambiguous; give more characters")
+                row = rows[0] if rows else None
+        if row is None:
+            raise RunNotFound(f"no run with id or name {ref!r} (see `kubepipe list`)")
+        return _run_record(row._mapping)
+
+    def load_state(self, run_id: str) -> RunState:
+        run = self.resolve_run(run_id)
+        with self._engine.connect() as conn:
+            rows = conn.execute(select(NodeRow).where(NodeRow.run_id == run.id)).all()
+        return RunState(run, [_node_record(r._mapping) for r in rows])
+
+    def list_runs(self, flt: RunFilter = RunFilter()) -> list[RunRecord]:
+        stmt = select(RunRow).order_by(RunRow.created_at.desc()).limit(flt.limit)
+        if flt.phase is not None:
+            stmt = stmt.where(RunRow.phase == flt.phase.value)
+        if flt.name is not None:
+            stmt = stmt.where(RunRow.name == flt.name)
+        with self._engine.connect() as conn:
+            return [_run_record(r._mapping) for r in conn.execute(stmt).all()]
+
+    def node_events(self, run_id: str) -> list[NodeEvent]:
+        with self._engine.connect() as conn:
+            rows = conn.execute(
+                select(NodeEventRow).where(NodeEventRow.run_id == run_id).order_by(NodeEventRow.seq)
+            ).all()
+        return [
+            NodeEvent(r.node_id, NodePhase(r.from_phase) if r.from_phase else None,
+                      NodePhase(r.to_phase), r.reason, r.at)
+            for r in rows
+        ]
+
+    def artifacts(self, run_id: str) -> list[ArtifactRecord]:
+        with self._engine.connect() as conn:
+            rows = conn.execute(select(ArtifactRow).where(ArtifactRow.run_id == run_id).order_by(ArtifactRow.seq)).all()
+        return [ArtifactRecord(r.node_id, r.name, r.uri, r.sha256, r.size, r.archived, r.created_at) for r in rows]
+
+    def logs(self, run_id: str, node_id: str | None = None) -> list[LogRecord]:
+        stmt = select(LogRow).where(LogRow.run_id == run_id).order_by(LogRow.seq)
+        if node_id is not None:
+            stmt = stmt.where(LogRow.node_id == node_id)
+        with self._engine.connect() as conn:
+            rows = conn.execute(stmt).all()
+        return [LogRecord(r.node_id, r.stream, r.uri, r.sha256, r.size, r.created_at) for r in rows]
+
+    def count_runs(self) -> int:
+        with self._engine.connect() as conn:
+            return len(conn.execute(select(RunRow.id)).all())
+
+
+def _node_row(run_id: str, node: NodeRecord) -> dict[str, Any]:
+    return {
+        "run_id": run_id,
+        "id": node.id,
+        "name": node.name,
+        "display_name": node.display_name,
+        "type": node.type.value,
+        "template_name": node.template_name,
+        "phase": node.phase.value,
+        "boundary_id": node.boundary_id,
+        "parent_id": node.parent_id,
+        "children": list(node.children),
+        "started_at": node.started_at,
+        "finished_at": node.finished_at,
+        "exit_code": node.exit_code,
+        "message": node.message,
+        "attempt": node.attempt,
+        "inputs": node.inputs,
+        "outputs": node.outputs,
+        "handle": node.handle,
+        "extra": node.extra,
+    }
+
+
+def _node_record(row: Any) -> NodeRecord:
+    data = {c: row[c] for c in _NODE_COLUMNS if c != "run_id"}
+    data["type"] = NodeType(data["type"])
+    data["phase"] = NodePhase(data["phase"])
+    data["children"] = list(data["children"] or [])
+    return NodeRecord(**data)
+
+
+def _run_row(run: RunRecord) -> dict[str, Any]:
+    return {
+        "id": run.id,
+        "name": run.name,
+        "namespace": run.namespace,
+        "uid": run.uid,
+        "phase": run.phase.value,
+        "message": run.message,
+        "created_at": run.created_at,
+        "started_at": run.started_at,
+        "finished_at": run.finished_at,
+        "source": run.source,
+        "manifest": run.manifest,
+        "parameters": run.parameters,
+        "outputs": run.outputs,
+        "entry_node_id": run.entry_node_id,
+        "exit_node_id": run.exit_node_id,
+        "stop_requested": run.stop_requested,
+    }
+
+
+def _run_record(row: Any) -> RunRecord:
+    data = {c: row[c] for c in _RUN_COLUMNS}
+    data["phase"] = RunPhase(data["phase"])
+    return RunRecord(**data)
+
+
+def _event_row(run_id: str, e: NodeEvent) -> dict[str, Any]:
+    return {
+        "run_id": run_id,
+        "node_id": e.node_id,
+        "from_phase": e.from_phase.value if e.from_phase else None,
+        "to_phase": e.to_phase.value,
+        "reason": e.reason,
+        "at": e.at,
+    }
+
+
+def _artifact_row(run_id: str, a: ArtifactRecord) -> dict[str, Any]:
+    return {"run_id": run_id, "node_id": a.node_id, "name": a.name, "uri": a.uri,
+            "sha256": a.sha256, "size": a.size, "archived": a.archived, "created_at": a.created_at}
+
+
+def _log_row(run_id: str, a: LogRecord) -> dict[str, Any]:
+    return {"run_id": run_id, "node_id": a.node_id, "stream": a.stream, "uri": a.uri,
+            "sha256": a.sha256, "size": a.size, "created_at": a.created_at or time.time()}

@@ -1,0 +1,103 @@
+"""The metadata schema (sqlmodel). Only `engine.metadata.store` touches these classes.
+
+JSON-shaped values (inputs, outputs, children, runner handles) are JSON columns: they are read
+and written whole with their node, never queried inside.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import JSON, Column, Index
+from sqlmodel import Field, SQLModel
+
+SCHEMA_VERSION = 1
+
+
+class SchemaInfo(SQLModel, table=True):
+    __tablename__ = "kubepipe_schema"
+    id: int = Field(default=1, primary_key=True)
+    version: int
+
+
+class RunRow(SQLModel, table=True):
+    __tablename__ = "runs"
+    id: str = Field(primary_key=True)
+    name: str = Field(index=True)
+    namespace: str = "default"
+    uid: str
+    phase: str = Field(index=True)  # derived by engine.phases.derive_run_phase, stored for queries
+    message: str = ""
+    created_at: float
+    started_at: float | None = None
+    finished_at: float | None = None
+    source: str = ""  # the file (or "<string>") the run came from
+    manifest: dict[str, Any] = Field(sa_column=Column(JSON, nullable=False))
+    parameters: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    outputs: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    entry_node_id: str | None = None
+    exit_node_id: str | None = None
+    stop_requested: str | None = None  # desired state written by `kubepipe stop`: the reason
+
+
+class NodeRow(SQLModel, table=True):
+    __tablename__ = "nodes"
+    __table_args__ = (Index("ix_nodes_run_name", "run_id", "name", unique=True),)
+    run_id: str = Field(primary_key=True, foreign_key="runs.id")
+    id: str = Field(primary_key=True)
+    name: str
+    display_name: str
+    type: str
+    template_name: str | None = None
+    phase: str
+    boundary_id: str | None = None
+    parent_id: str | None = None
+    children: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    started_at: float | None = None
+    finished_at: float | None = None
+    exit_code: int | None = None
+    message: str = ""
+    attempt: int | None = None
+    inputs: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    outputs: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    handle: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON, nullable=True))
+    extra: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+
+
+class NodeEventRow(SQLModel, table=True):
+    __tablename__ = "node_events"
+    __table_args__ = (Index("ix_node_events_run", "run_id", "node_id"),)
+    seq: int | None = Field(default=None, primary_key=True)
+    run_id: str
+    node_id: str
+    from_phase: str | None = None
+    to_phase: str
+    reason: str = ""
+    at: float
+
+
+class ArtifactRow(SQLModel, table=True):
+    __tablename__ = "artifacts"
+    __table_args__ = (Index("ix_artifacts_run", "run_id", "node_id"),)
+    seq: int | None = Field(default=None, primary_key=True)
+    run_id: str
+    node_id: str
+    name: str
+    uri: str
+    sha256: str
+    size: int
+    archived: bool = False  # a directory stored as .tgz, as Argo does
+    created_at: float
+
+
+class LogRow(SQLModel, table=True):
+    __tablename__ = "logs"
+    __table_args__ = (Index("ix_logs_run", "run_id", "node_id"),)
+    seq: int | None = Field(default=None, primary_key=True)
+    run_id: str
+    node_id: str
+    stream: str  # stdout | stderr
+    uri: str
+    sha256: str
+    size: int
+    created_at: float

@@ -1,0 +1,268 @@
+"""Pod nodes: turn a bound container/script template into a runner request, and a runner's
+report into outputs and a phase.
+
+Phase mapping follows Argo: a non-zero exit, a deadline or an OOM kill is FAILED (the step's own
+doing); a launch failure, an unresolvable placeholder or a missing declared output is ERROR
+(the engine could not give the step its contract).
+"""
+
+from __future__ import annotations
+
+import shutil
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from artifact_store import ArtifactStore
+from artifact_store.archive import is_tar_gz, pack_path, unpack_to
+from engine.errors import ExpressionError, KubepipeError
+from engine.expressions import substitute_obj
+from engine.phases import NodePhase
+from engine.runners.base import ResourceLimits, StepOutcome, StepRequest, StepStatus
+from engine.runners.images import resolve_argv
+from engine.spec import Container, Template, TemplateKind
+from engine.state import ArtifactRecord, LogRecord, NodeRecord, RunState
+from engine.values import parse_duration, parse_quantity, trim_one_newline
+
+RESULT_LIMIT = 256 * 1024  # Argo keeps the last 256 kB of stdout as outputs.result
+SCRIPT_PATH = "/argo/staging/script"
+
+
+class PodSetupError(KubepipeError):
+    """The engine could not prepare the step (bad placeholder, missing input artifact...)."""
+
+
+@dataclass(frozen=True)
+class PodPlan:
+    request: StepRequest
+    template: Template
+
+
+def _pod_values(node: NodeRecord, template: Template) -> dict[str, str]:
+    values = {"pod.name": node.id, "node.name": node.name, "retries": str(node.attempt or 0)}
+    for p in template.outputs.parameters:
+        if p.value_from is not None and p.value_from.path:
+            values[f"outputs.parameters.{p.name}.path"] = p.value_from.path
+    for a in template.outputs.artifacts:
+        if a.path:
+            values[f"outputs.artifacts.{a.name}.path"] = a.path
+    for name, art in node.inputs.get("artifacts", {}).items():
+        if art.get("path"):
+            values[f"inputs.artifacts.{name}.path"] = art["path"]
+    return values
+
+
+def finalize_template(node: NodeRecord, template: Template) -> Template:
+    """Fill in the per-pod placeholders; anything still unresolved is an error now."""
+    values = _pod_values(node, template)
+    body = template.dump()
+    body.pop("inputs", None)
+    try:
+        filled = substitute_obj(body, values.get, strict=True)
+    except ExpressionError as exc:
+        raise PodSetupError(f"failed to resolve {exc}") from None
+    filled["inputs"] = template.inputs.dump()
+    return Template.model_validate(filled)
+
+
+def build_request(node: NodeRecord, template: Template, *, run_id: str, work_root: Path,
+                  store: ArtifactStore, deadline_left: float | None) -> StepRequest:
+    """Everything the runner needs, with input artifacts fetched into the node's staging dir."""
+    container = template.main_container
+    base = work_root / run_id / node.id
+    staging = base / "staging"
+    if staging.exists():
+        shutil.rmtree(staging)
+    staging.mkdir(parents=True)
+    input_files: dict[str, Path] = {}
+    if template.kind is TemplateKind.SCRIPT:
+        assert template.script is not None
+        script = staging / "script"
+        script.write_text(template.script.source, encoding="utf-8")
+        input_files[SCRIPT_PATH] = script
+    for name, art in node.inputs.get("artifacts", {}).items():
+        path = art.get("path")
+        if not path:
+            raise PodSetupError(f"input artifact {name!r} has no `path` to place it at")
+        input_files[path] = _fetch_input(name, art, staging / "inputs" / name, store)
+    assert container is not None
+    try:
+        argv = resolve_argv(container.image, container.command, container.args)
+    except ValueError as exc:
+        raise PodSetupError(str(exc)) from None
+    if template.kind is TemplateKind.SCRIPT:
+        argv = list(container.command or ["python"]) + [SCRIPT_PATH]
+    outputs = [p.value_from.path for p in template.outputs.parameters if p.value_from and p.value_from.path]
+    outputs += [a.path for a in template.outputs.artifacts if a.path]
+    env = {e.name: e.value or "" for e in container.env if e.value is not None}
+    return StepRequest(
+        key=f"{run_id}/{node.id}",
+        argv=argv,
+        env=env,
+        workdir=base / "pod",
+        working_dir=container.working_dir,
+        input_files=input_files,
+        output_paths=tuple(dict.fromkeys(outputs)),
+        limits=_limits(container),
+        deadline_seconds=_deadline(template, deadline_left),
+    )
+
+
+def _fetch_input(name: str, art: dict[str, Any], dest: Path, store: ArtifactStore) -> Path:
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    if "raw" in art:
+        dest.write_text(art["raw"], encoding="utf-8")
+        return dest
+    key = art.get("key")
+    if not key:
+        raise PodSetupError(f"input artifact {name!r} has no stored source")
+    download = dest.with_name(dest.name + ".download")
+    try:
+        store.get_file(key, download, expected_sha256=art.get("sha256"))
+    except KubepipeError as exc:
+        raise PodSetupError(f"input artifact {name!r}: {exc}") from None
+    except Exception as exc:  # store errors are translated at its boundary; be safe
+        raise PodSetupError(f"input artifact {name!r}: {exc}") from None
+    if art.get("archived") or (art.get("archived") is None and is_tar_gz(download)):
+        unpack_to(download, dest)
+        download.unlink()
+        return dest
+    download.rename(dest)
+    return dest
+
+
+def _limits(container: Container) -> ResourceLimits:
+    limits = (container.resources or {}).get("limits") or {}
+    cpu = limits.get("cpu")
+    memory = limits.get("memory")
+    try:
+        return ResourceLimits(
+            cpu=parse_quantity(cpu, field="resources.limits.cpu") if cpu is not None else None,
+            memory_bytes=int(parse_quantity(memory, field="resources.limits.memory")) if memory is not None else None,
+        )
+    except ValueError as exc:
+        raise PodSetupError(str(exc)) from None
+
+
+def _deadline(template: Template, deadline_left: float | None) -> float | None:
+    candidates = []
+    try:
+        for field, value in (("activeDeadlineSeconds", template.active_deadline_seconds),
+                             ("timeout", template.timeout)):
+            seconds = parse_duration(value, field=field)
+            if seconds is not None:
+                candidates.append(seconds)
+    except ValueError as exc:
+        raise PodSetupError(str(exc)) from None
+    if deadline_left is not None:
+        candidates.append(max(deadline_left, 0.0))
+    return min(candidates) if candidates else None
+
+
+class OutputError(KubepipeError):
+    """A declared output could not be collected."""
+
+
+def store_logs(state: RunState, node: NodeRecord, status: StepStatus, store: ArtifactStore) -> None:
+    for stream, path in (("stdout", status.stdout_path), ("stderr", status.stderr_path)):
+        if path is None or not Path(path).exists():
+            continue
+        info = store.put_file(f"{state.run.id}/{node.id}/logs/{stream}.log", Path(path))
+        state.add_log(LogRecord(node.id, stream, info.uri, info.sha256, info.size, time.time()))
+
+
+def read_result(status: StepStatus) -> str | None:
+    path = Path(status.stdout_path) if status.stdout_path else None
+    if path is None or not path.exists():
+        return None
+    size = path.stat().st_size
+    with path.open("rb") as handle:
+        if size > RESULT_LIMIT:
+            handle.seek(size - RESULT_LIMIT)
+        data = handle.read()
+    return trim_one_newline(data.decode("utf-8", errors="replace"))
+
+
+def collect_outputs(state: RunState, node: NodeRecord, template: Template, status: StepStatus,
+                    store: ArtifactStore, *, strict: bool) -> tuple[dict[str, Any], list[str]]:
+    """Outputs from the collected files. Returns (outputs, problems); strict = the step succeeded."""
+    outputs: dict[str, Any] = {}
+    problems: list[str] = []
+    result = read_result(status)
+    if result is not None:
+        outputs["result"] = result
+    if status.exit_code is not None:
+        outputs["exitCode"] = str(status.exit_code)
+    params: dict[str, str] = {}
+    for p in template.outputs.parameters:
+        vf = p.value_from
+        value: str | None = None
+        if vf is not None and vf.path:
+            host = status.outputs.get(vf.path)
+            if host is not None and Path(host).is_file():
+                value = trim_one_newline(Path(host).read_text(encoding="utf-8", errors="replace"))
+            elif vf.default is not None:
+                value = vf.default
+            elif strict:
+                problems.append(f"failed to read output parameter {p.name!r}: {vf.path} does not exist "
+                                "(write it, or give valueFrom.default)")
+        elif vf is not None and vf.default is not None:
+            value = vf.default
+        elif p.value is not None:
+            value = p.value
+        if value is not None:
+            params[p.name] = value
+    if params:
+        outputs["parameters"] = params
+    artifacts: dict[str, Any] = {}
+    for a in template.outputs.artifacts:
+        if not a.path:
+            continue
+        host = status.outputs.get(a.path)
+        if host is None or not Path(host).exists():
+            if strict and not a.optional:
+                problems.append(f"output artifact {a.name!r} not found at {a.path} "
+                                "(create it, or mark the artifact optional: true)")
+            continue
+        try:
+            artifacts[a.name] = _store_artifact(state, node, a.name, Path(host), store,
+                                                key=(a.s3 or {}).get("key"),
+                                                archive=a.archive.none is None if a.archive else True)
+        except (KubepipeError, OSError) as exc:
+            problems.append(f"failed to store output artifact {a.name!r}: {exc}")
+    if artifacts:
+        outputs["artifacts"] = artifacts
+    return outputs, problems
+
+
+def _store_artifact(state: RunState, node: NodeRecord, name: str, host: Path, store: ArtifactStore,
+                    *, key: str | None, archive: bool) -> dict[str, Any]:
+    archived = host.is_dir()
+    key = key or f"{state.run.id}/{node.id}/{name}" + (".tgz" if archived else "")
+    if archived:
+        packed = host.with_name(host.name + ".tgz")
+        pack_path(host, packed)
+        info = store.put_file(key, packed)
+        packed.unlink()
+    else:
+        info = store.put_file(key, host)
+    state.add_artifact(ArtifactRecord(node.id, name, info.uri, info.sha256, info.size, archived, time.time()))
+    return {"key": info.key, "uri": info.uri, "sha256": info.sha256, "size": info.size, "archived": archived}
+
+
+def phase_for(status: StepStatus, problems: list[str]) -> tuple[NodePhase, str]:
+    outcome = status.outcome
+    if outcome is StepOutcome.LAUNCH_FAILED:
+        return NodePhase.ERROR, status.message
+    if outcome is StepOutcome.DEADLINE_EXCEEDED:
+        return NodePhase.FAILED, status.message or "Step exceeded its deadline"
+    if outcome is StepOutcome.OOM_KILLED:
+        return NodePhase.FAILED, "OOMKilled (exit code 137)"
+    if outcome is StepOutcome.CANCELLED:
+        return NodePhase.FAILED, status.message or "Stopped"
+    if status.exit_code:
+        return NodePhase.FAILED, f"Error (exit code {status.exit_code})"
+    if problems:
+        return NodePhase.ERROR, "; ".join(problems)
+    return NodePhase.SUCCEEDED, ""

@@ -1,0 +1,36 @@
+"""Settings built once at each entry point (CLI, API app, scheduler) and passed down.
+
+There is no module-level settings object: tests and embedders build their own `Settings`.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    """Where kubepipe keeps its state. Environment: KUBEPIPE_HOME, KUBEPIPE_DB_URL, ..."""
+
+    model_config = SettingsConfigDict(env_prefix="KUBEPIPE_", extra="ignore")
+
+    home: Path = Field(default_factory=lambda: Path.home() / ".kubepipe")
+    db_url: str | None = None  # any SQLAlchemy URL; default: SQLite in `home`
+    artifact_root: str | None = None  # a directory or file:// URI; default: `home`/artifacts
+    isolation: str = "auto"  # local runner filesystem isolation: auto | overlay | pathmap
+    poll_interval: float = 0.5  # longest the engine sleeps between reconciles
+
+    @property
+    def database_url(self) -> str:
+        return self.db_url or f"sqlite:///{self.home / 'kubepipe.db'}"
+
+    @property
+    def artifact_location(self) -> str:
+        return self.artifact_root or str(self.home / "artifacts")
+
+    @property
+    def work_root(self) -> Path:
+        """Per-attempt working directories of the local runner."""
+        return self.home / "work"

@@ -17,7 +17,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from artifact_store import ArtifactStore
-from engine.controllers import ControllerRegistry, default_registry
+from engine.controllers import ControllerRegistry, ResourceContext, default_registry
 from engine.errors import KubepipeError, Problem, SpecError
 from engine.metadata.store import MetadataStore
 from engine.operator import Operator
@@ -158,6 +158,8 @@ class Engine:
             if status is not None:
                 self._finish_pod(state, operator, node, status)
                 del handles[node_id]
+        for node_id in [i for i in state.active if "resource" in state.nodes[i].extra]:
+            self.controllers.reconcile(state, state.nodes[node_id], operator, self._resource_context(state))
         stop = self.metadata.stop_requested(run.id) if operator.stopping is None else None
         if stop is None and deadline is not None and run.started_at is not None \
                 and self.clock() - run.started_at > deadline:
@@ -187,7 +189,7 @@ class Engine:
         try:
             template = finalize_template(node, operator.bound_template(node))
             if template.kind is TemplateKind.RESOURCE:
-                self.controllers.start(state, node, template, operator)
+                self.controllers.start(state, node, template, operator, self._resource_context(state))
                 return
             request = build_request(node, template, run_id=run.id, work_root=self.work_root,
                                     store=self.artifacts, deadline_left=left)
@@ -198,6 +200,10 @@ class Engine:
         node.handle = json.loads(handle.to_json())
         handles[node.id] = handle
         state.transition(node, NodePhase.RUNNING, "launched")
+
+    def _resource_context(self, state: RunState) -> ResourceContext:
+        return ResourceContext(run_id=state.run.id, runner=self.runner, artifacts=self.artifacts,
+                               work_root=self.work_root, clock=self.clock)
 
     def _finish_pod(self, state: RunState, operator: Operator, node: NodeRecord, status: StepStatus) -> None:
         template = finalize_template(node, operator.bound_template(node))

@@ -1,0 +1,390 @@
+"""The overlay filesystem view: the host's files as a read-only image, with private writes per step.
+
+`OverlayLayout` plans, from the host's mount table, what the step's root looks like:
+
+* `/` is an overlayfs with the host root as its lower layer and `<workdir>/upper` as its upper one,
+  so every write lands in the step's own directory and reads see the host's programs.
+* `/tmp` and `/var/tmp` are opaque in the upper layer: empty and private, as in a fresh container.
+  Host paths the step must still see there (the interpreter's prefix, the engine's source tree)
+  are bound back read-only.
+* `/proc`, `/sys`, `/dev` (recursively, one mount call each) and other kernel filesystems are
+  bind-mounted as they are (a pod shares the node's kernel too); `/dev/shm` is replaced by a
+  private directory.
+* Every other writable host mount (say `/home` or `/data`) gets its own overlay with a private
+  upper layer, so writes there stay private as well; if that mount cannot be an overlay it is
+  bound read-only rather than left writable.
+
+`mount_all` performs the plan inside a fresh mount namespace (the caller must already have called
+`unshare`), and returns `OverlayView`, which holds O_PATH descriptors on the overlays' roots. The
+kernel keeps a detached overlay alive while a descriptor refers to it, so after the step's
+namespace has died its outputs can still be read through `/proc/self/fd/N/...`, with whiteouts
+and copy-ups already resolved by the kernel rather than re-implemented here.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import ctypes.util
+import errno
+import os
+import posixpath
+import select
+import threading
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from engine.runners._files import copy_in
+
+__all__ = [
+    "HOME",
+    "Libc",
+    "MountEntry",
+    "MountTable",
+    "OverlayLayout",
+    "OverlayView",
+    "read_mounts",
+]
+
+CLONE_FS = 0x00000200
+CLONE_NEWNS = 0x00020000
+MS_RDONLY = 1
+MS_REMOUNT = 32
+MS_BIND = 4096
+MS_REC = 16384
+MS_PRIVATE = 1 << 18
+
+SCRATCH_DIRS = ("/tmp", "/var/tmp")
+HOME = "/tmp/home"
+_SYSTEM_TREES = ("/proc", "/sys", "/dev")
+_PRIVATE_SHM = "/dev/shm"
+_KERNEL_FILESYSTEMS = frozenset(
+    {
+        "proc",
+        "sysfs",
+        "devtmpfs",
+        "devpts",
+        "cgroup",
+        "cgroup2",
+        "mqueue",
+        "debugfs",
+        "tracefs",
+        "securityfs",
+        "pstore",
+        "bpf",
+        "hugetlbfs",
+        "fusectl",
+        "configfs",
+        "binfmt_misc",
+        "autofs",
+        "efivarfs",
+        "rpc_pipefs",
+        "nsfs",
+        "selinuxfs",
+    }
+)
+
+
+def _under(path: str, root: str) -> bool:
+    return path == root or path.startswith(root.rstrip("/") + "/")
+
+
+def _unescape(text: str) -> str:
+    """mountinfo escapes space, tab, newline and backslash as octal."""
+    if "\\" not in text:
+        return text
+    return text.encode().decode("unicode_escape").encode("latin-1").decode()
+
+
+def _escape_option(path: str) -> str:
+    """overlayfs splits options on ',' and lowerdir on ':'; a backslash escapes both."""
+    return path.replace("\\", "\\\\").replace(",", "\\,").replace(":", "\\:")
+
+
+@dataclass(frozen=True, slots=True)
+class MountEntry:
+    """One visible host mount."""
+
+    mount_point: str
+    fstype: str
+    read_only: bool
+
+
+def read_mounts(mountinfo: str | None = None) -> list[MountEntry]:
+    """The host's visible mounts but `/`, parents first; of stacked mounts only the top one."""
+    if mountinfo is None:
+        mountinfo = Path("/proc/self/mountinfo").read_text()
+    latest: dict[str, MountEntry] = {}
+    for line in mountinfo.splitlines():
+        fields = line.split()
+        if "-" not in fields:
+            continue
+        sep = fields.index("-")
+        mount_point = _unescape(fields[4])
+        if mount_point == "/":
+            continue
+        latest.pop(mount_point, None)  # re-insert so the top of a stack keeps its mount order
+        latest[mount_point] = MountEntry(mount_point, fields[sep + 1], "ro" in fields[5].split(","))
+    return sorted(latest.values(), key=lambda m: m.mount_point.rstrip("/").count("/"))
+
+
+class MountTable:
+    """The host's mounts, re-read only when the kernel reports a change.
+
+    mountinfo is pollable: POLLPRI fires once after any mount or unmount in our namespace, so the
+    parse (about 0.1 ms) is skipped on every launch that follows no change.
+    """
+
+    def __init__(self) -> None:
+        self._file = open("/proc/self/mountinfo", "rb")  # noqa: SIM115 - held for the runner's life
+        self._poller = select.poll()
+        self._poller.register(self._file, select.POLLPRI | select.POLLERR)
+        self._mounts: list[MountEntry] | None = None
+        self._lock = threading.Lock()
+
+    def current(self) -> list[MountEntry]:
+        """The visible mounts now; see `read_mounts`."""
+        with self._lock:
+            if self._mounts is None or self._poller.poll(0):
+                self._file.seek(0)
+                self._mounts = read_mounts(os.fsdecode(self._file.read()))
+            return self._mounts
+
+    def close(self) -> None:
+        """Release the mountinfo descriptor."""
+        self._file.close()
+
+
+class Libc:
+    """The few libc calls Python's os module lacks, raising OSError like os functions do."""
+
+    def __init__(self) -> None:
+        self._libc = ctypes.CDLL(ctypes.util.find_library("c") or None, use_errno=True)
+        self._libc.mount.argtypes = [ctypes.c_char_p] * 3 + [ctypes.c_ulong, ctypes.c_char_p]
+        self._libc.unshare.argtypes = [ctypes.c_int]
+
+    def _check(self, result: int, what: str) -> None:
+        if result != 0:
+            code = ctypes.get_errno()
+            raise OSError(code, f"{what}: {os.strerror(code)}")
+
+    def unshare(self, flags: int) -> None:
+        """Detach the calling thread from shared kernel state (here: its mount namespace)."""
+        self._check(self._libc.unshare(flags), "unshare")
+
+    def mount(
+        self,
+        source: str | None,
+        target: str,
+        fstype: str | None,
+        flags: int,
+        data: str | None = None,
+    ) -> None:
+        """mount(2), with the target in the error message since that is what a reader needs."""
+
+        def encode(text: str | None) -> bytes | None:
+            return None if text is None else os.fsencode(text)
+
+        result = self._libc.mount(
+            encode(source), encode(target), encode(fstype), flags, encode(data)
+        )
+        self._check(result, f"mount {fstype or 'bind'} {source} on {target}")
+
+
+@dataclass(frozen=True, slots=True)
+class _Action:
+    """One mount of the plan.
+
+    kind is "bind"/"rbind" (a host tree as it is), "overlay" (host tree, private writes) or
+    "private" (a directory of the workdir).
+    """
+
+    kind: str
+    target: str  # container path
+    source: str  # host path
+    read_only: bool = False
+    upper: Path | None = None
+    work: Path | None = None
+
+
+@dataclass
+class OverlayView:
+    """Host-readable locations of a step's container paths, valid until `close()`."""
+
+    layers: list[tuple[str, str]]  # (container prefix, host path), deepest first
+    fds: list[int] = field(default_factory=list)
+
+    def host_path(self, container_path: str) -> str | None:
+        """Where the step's file at `container_path` can be read from the runner's namespace."""
+        for prefix, host in self.layers:
+            if _under(container_path, prefix):
+                rest = container_path[len(prefix.rstrip("/")) :]
+                return host + rest
+        return None
+
+    def close(self) -> None:
+        """Drop the descriptors; the detached overlays are unmounted when the last one goes."""
+        for fd in self.fds:
+            try:
+                os.close(fd)
+            except OSError:
+                pass
+        self.fds = []
+
+
+class OverlayLayout:
+    """The plan for one step's root: which mounts go where and where its private writes land."""
+
+    def __init__(
+        self, workdir: Path, mounts: Sequence[MountEntry], passthrough: Sequence[str] = ()
+    ) -> None:
+        self.upper = workdir / "upper"
+        self.work = workdir / "work"
+        self.root = workdir / "root"
+        self.shm = workdir / "shm"
+        self.actions: list[_Action] = []
+        for index, entry in enumerate(mounts):
+            target = entry.mount_point
+            if any(_under(target, d) for d in SCRATCH_DIRS) or _under(target, _PRIVATE_SHM):
+                if target == _PRIVATE_SHM:
+                    self.actions.append(_Action("private", target, str(self.shm)))
+                continue
+            if target in _SYSTEM_TREES:  # one recursive bind brings every mount beneath it
+                self.actions.append(_Action("rbind", target, target, read_only=entry.read_only))
+                continue
+            if any(_under(target, t) for t in _SYSTEM_TREES):
+                continue
+            kernel = entry.fstype in _KERNEL_FILESYSTEMS
+            if kernel or entry.read_only or not os.path.isdir(target):
+                self.actions.append(
+                    _Action("bind", target, target, read_only=entry.read_only or not kernel)
+                )
+            else:
+                base = workdir / "mounts" / str(index)
+                self.actions.append(
+                    _Action("overlay", target, target, upper=base / "upper", work=base / "work")
+                )
+        for path in dict.fromkeys(os.path.normpath(p) for p in passthrough):
+            if any(_under(path, d) for d in SCRATCH_DIRS) and os.path.isdir(path):
+                self.actions.append(_Action("bind", path, path, read_only=True))
+
+    def _owner(self, container_path: str) -> _Action | None:
+        owner = None
+        for action in self.actions:
+            if _under(container_path, action.target) and (
+                owner is None or len(action.target) > len(owner.target)
+            ):
+                owner = action
+        return owner
+
+    def writable_host_dir(self, container_path: str) -> Path | None:
+        """Where to create `container_path` before mounting; None under a host bind mount."""
+        owner = self._owner(container_path)
+        if owner is None:
+            return self.upper / container_path.lstrip("/")
+        rest = container_path[len(owner.target.rstrip("/")) :].lstrip("/")
+        if owner.kind == "overlay" and owner.upper is not None:
+            return owner.upper / rest
+        if owner.kind == "private":
+            return Path(owner.source) / rest
+        return None
+
+    def prepare(self, input_files: dict[str, Path], extra_dirs: Sequence[str]) -> None:
+        """Create the layer dirs, make scratch dirs private, place inputs in the upper layers."""
+        for path in (self.upper, self.work, self.root, self.shm):
+            path.mkdir(parents=True, exist_ok=True)
+        for action in self.actions:
+            if action.kind == "overlay" and action.upper is not None and action.work is not None:
+                action.upper.mkdir(parents=True, exist_ok=True)
+                action.work.mkdir(parents=True, exist_ok=True)
+        for scratch in SCRATCH_DIRS:
+            host = self.writable_host_dir(scratch)
+            if host is not None:
+                host.mkdir(parents=True, exist_ok=True)
+                os.chmod(host, 0o1777)
+                os.setxattr(host, "trusted.overlay.opaque", b"y")
+        for action in self.actions:  # bind targets under the (now empty) scratch dirs must exist
+            if action.kind == "bind" and any(_under(action.target, d) for d in SCRATCH_DIRS):
+                parent = self.writable_host_dir(posixpath.dirname(action.target))
+                if parent is not None:
+                    (parent / posixpath.basename(action.target)).mkdir(parents=True, exist_ok=True)
+        for directory in extra_dirs:
+            host = self.writable_host_dir(directory)
+            if host is not None:
+                host.mkdir(parents=True, exist_ok=True)
+        for container_path, source in input_files.items():
+            host = self.writable_host_dir(container_path)
+            if host is None:
+                raise ValueError(
+                    f"cannot place an input at {container_path}: it is inside a host system mount"
+                )
+            copy_in(source, host)
+
+    def mount_all(self, libc: Libc) -> OverlayView:
+        """Mount the plan under `self.root`; call in a thread that has its own mount namespace."""
+        root = str(self.root)
+        upper, work = _escape_option(str(self.upper)), _escape_option(str(self.work))
+        lower_opts = f"lowerdir=/,upperdir={upper},workdir={work}"
+        self._mount_overlay(libc, root, lower_opts)
+        view = OverlayView(layers=[])
+        try:
+            view.fds.append(os.open(root, os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC))
+            layers = [("/", f"/proc/self/fd/{view.fds[0]}")]
+            for action in self.actions:
+                target = root + action.target
+                if (
+                    action.kind == "overlay"
+                    and action.upper is not None
+                    and action.work is not None
+                ):
+                    options = (
+                        f"lowerdir={_escape_option(action.source)},upperdir={_escape_option(str(action.upper))},"
+                        f"workdir={_escape_option(str(action.work))}"
+                    )
+                    try:
+                        self._mount_overlay(libc, target, options)
+                    except OSError:  # not every filesystem can be a lower layer: keep it, read-only
+                        self._bind(libc, action.source, target, read_only=True)
+                        layers.append((action.target, action.source))
+                        continue
+                    view.fds.append(os.open(target, os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC))
+                    layers.append((action.target, f"/proc/self/fd/{view.fds[-1]}"))
+                else:
+                    recursive = action.kind == "rbind"
+                    if not self._bind(libc, action.source, target, action.read_only, recursive):
+                        continue
+                    layers.append((action.target, action.source))
+            view.layers = sorted(layers, key=lambda layer: len(layer[0]), reverse=True)
+            return view
+        except BaseException:
+            view.close()
+            raise
+
+    @staticmethod
+    def _mount_overlay(libc: Libc, target: str, options: str) -> None:
+        """Mount an overlay, `volatile` where the kernel has it (>= 5.10).
+
+        A step's layer is never mounted again, so skipping its syncs loses nothing, and it makes
+        the final unmount about five times cheaper (0.6 -> 0.12 ms here).
+        """
+        try:
+            libc.mount("overlay", target, "overlay", 0, options + ",volatile")
+        except OSError as error:
+            if error.errno != errno.EINVAL:
+                raise
+            libc.mount("overlay", target, "overlay", 0, options)
+
+    @staticmethod
+    def _bind(
+        libc: Libc, source: str, target: str, read_only: bool, recursive: bool = False
+    ) -> bool:
+        try:
+            libc.mount(source, target, None, MS_BIND | (MS_REC if recursive else 0))
+        except FileNotFoundError:  # a mount point hidden under a later mount: nothing to show
+            return False
+        if read_only:
+            try:
+                libc.mount(None, target, None, MS_BIND | MS_REMOUNT | MS_RDONLY)
+            except OSError:
+                pass  # the filesystem itself is read-only; the bind already is too
+        return True

@@ -1,0 +1,395 @@
+"""Run each step as a local process with a pod's contract: own files, declared I/O, limits.
+
+Filesystem isolation has two modes, chosen once per runner (`isolation="auto"` probes on the first
+launch by really starting a sandboxed no-op, and caches the answer on the runner):
+
+* **overlay** (root on Linux, overlayfs and mount namespaces allowed). The step runs chrooted into
+  an overlay whose lower layer is the host root and whose upper layer is `<workdir>/upper`, in its
+  own mount namespace; `/tmp`, `/var/tmp` and `/dev/shm` start empty; see `_sandbox.py`. Every
+  write the step makes, declared or not, lands in its workdir: two parallel steps writing
+  `/tmp/out.txt` never clash and the host's `/tmp` is never touched. Host programs (sh, python)
+  are visible because the host is the "image".
+* **pathmap** (anything else: not root, no overlayfs, a container without CAP_SYS_ADMIN). Each
+  declared container path (inputs, outputs, working dir, and `/tmp`, `/var/tmp`) lives at
+  `<workdir>/root/<path>`, and argv and env values are rewritten to match (`_pathmap.py`);
+  `HOME` and `TMPDIR` point into the workdir. What it cannot hide: a step that writes an absolute
+  path that is neither declared nor under `/tmp` (say `/data/x` built at run time, or a path
+  assembled by a program from pieces) writes the real host path, and a step can read anything
+  on the host. Host paths are pasted into command strings, so the workdir path should hold no
+  whitespace or shell metacharacters.
+
+Measured on the development VM (2 vCPU, Linux 6.x, a noisy shared machine; 5 rounds of 50 runs
+of `true`, launch + wait + poll, median of round means, best round in brackets): bare
+`subprocess.run(["true"])` 1.0 ms (0.8); pathmap 1.5 ms (1.2); overlay 2.7 ms (2.3); overlay
+with a memory cgroup 4.7 ms (3.7). Inside overlay's share: unshare 0.1 ms, overlay mount
+0.25 ms, bind mounts ~0.1 ms, workdir skeleton (~8 mkdirs) 0.3-0.4 ms, spawn thread 0.15 ms,
+unmount on poll 0.12 ms (the `volatile` option; 0.6 ms without). The namespace work runs on
+a throwaway thread before a vfork-based `Popen`, not in a `preexec_fn`: any `preexec_fn`, even
+an empty one, forces a real fork of the engine, which cost 2-3 ms here on its own, and an
+exec'd helper (`python -I -S -m ...`) costs about 20 ms.
+
+Limits: memory and CPU go into a per-step cgroup (v1 or v2) under the runner's own cgroup when
+it is writable; the OOM killer's verdict is read back as OOM_KILLED. Without a cgroup, memory
+falls back to RLIMIT_AS set right after spawn (a step over it sees allocation failures and
+usually exits non-zero: EXITED), and a CPU limit is not applied; both are said in
+`StepStatus.notes`. The deadline and `cancel()` send SIGTERM to the step's process group and
+SIGKILL after `kill_grace_seconds`. When a step's main process exits, the rest of its process
+group (and of its cgroup) is killed, as a container's processes die with its PID 1.
+"""
+
+from __future__ import annotations
+
+import itertools
+import os
+import resource
+import signal
+import subprocess
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal
+
+from engine.runners._cgroups import CgroupSupport, StepCgroup
+from engine.runners._files import copy_out, output_name, safe_name
+from engine.runners._launch import Launcher, OutputSource, default_passthrough
+from engine.runners._process import is_same_process, signal_group
+from engine.runners._reaper import Reaper
+from engine.runners._status import build_status, launch_failure_message, lost_status
+from engine.runners.base import StepHandle, StepRequest, StepStatus
+
+__all__ = ["LocalRunner", "LocalRunnerSettings"]
+
+
+@dataclass(frozen=True)
+class LocalRunnerSettings:
+    """How a LocalRunner isolates and stops steps; built by the entrypoint and passed in.
+
+    Attributes:
+        isolation: "auto" probes once; "overlay"/"pathmap" force a mode (a forced overlay that
+            cannot work makes every launch LAUNCH_FAILED, rather than silently isolating less).
+        kill_grace_seconds: SIGTERM to SIGKILL, like a pod's terminationGracePeriodSeconds.
+        use_cgroups: False forces the RLIMIT_AS fallback (tests, machines shared with others).
+        base_env: added to every step's env before the step's own (e.g. PYTHONPATH).
+        passthrough_paths: more host trees to keep visible under the private /tmp (overlay) or
+            never to rewrite (pathmap); the interpreter and the engine's code always are.
+    """
+
+    isolation: Literal["auto", "overlay", "pathmap"] = "auto"
+    kill_grace_seconds: float = 10.0
+    use_cgroups: bool = True
+    base_env: dict[str, str] = field(default_factory=dict)
+    passthrough_paths: tuple[str, ...] = ()
+
+
+@dataclass
+class _Step:
+    """Mutable bookkeeping for one launched step; guarded by the runner's lock."""
+
+    handle: StepHandle
+    request: StepRequest | None  # None for a handle adopted from an earlier runner
+    popen: subprocess.Popen[bytes] | None = None
+    outputs: OutputSource | None = None
+    cgroup: StepCgroup | None = None
+    notes: list[str] = field(default_factory=list)
+    launch_error: str | None = None
+    lost_reason: str | None = None
+    returncode: int | None = None
+    finished_at: float | None = None
+    cancel_reason: str | None = None
+    deadline_hit: bool = False
+    status: StepStatus | None = None
+    finalize_lock: threading.Lock = field(default_factory=threading.Lock)
+
+
+class LocalRunner:
+    """Runs steps as sandboxed local processes; see the module docstring for the contract."""
+
+    def __init__(self, settings: LocalRunnerSettings | None = None) -> None:
+        self.settings = settings or LocalRunnerSettings()
+        self._lock = threading.Lock()
+        self._finished = threading.Condition(self._lock)
+        self._steps: dict[str, _Step] = {}
+        self._unpolled: set[str] = set()
+        self._closed = False
+        self._mode: str | None = (
+            None if self.settings.isolation == "auto" else self.settings.isolation
+        )
+        self._mode_reason = "" if self._mode is None else f"isolation={self._mode} was configured"
+        self._mode_lock = threading.Lock()
+        self._cgroups = CgroupSupport()
+        self._launch_counter = itertools.count()
+        self._launcher = Launcher(
+            self.settings.base_env, (*default_passthrough(), *self.settings.passthrough_paths)
+        )
+        self._reaper = Reaper()
+
+    @property
+    def isolation(self) -> str:
+        """The isolation in use ("overlay"/"pathmap"), or "auto" before the first launch."""
+        return self._mode or "auto"
+
+    @property
+    def isolation_reason(self) -> str:
+        """Why that isolation was chosen, e.g. why overlay was not available."""
+        return self._mode_reason
+
+    def _resolve_mode(self, workdir: Path) -> str:
+        with self._mode_lock:
+            if self._mode is None:
+                reason = self._launcher.probe_overlay(workdir / ".overlay-probe")
+                self._mode, self._mode_reason = (
+                    ("pathmap", reason) if reason else ("overlay", "probe succeeded")
+                )
+            return self._mode
+
+    def launch(self, request: StepRequest) -> StepHandle:
+        """Start the step; errors starting it become a LAUNCH_FAILED status, never an exception."""
+        with self._lock:
+            if self._closed:
+                raise RuntimeError("this LocalRunner is closed")
+            existing = self._steps.get(request.key)
+            if existing is not None and existing.finished_at is None:
+                raise ValueError(
+                    f"step {request.key} is already running; keys must be unique per attempt"
+                )
+        started_at = time.time()
+        step = _Step(StepHandle(request.key, 0, request.workdir, started_at), request)
+        stdio: list[int] = []
+        try:
+            request.workdir.mkdir(parents=True, exist_ok=True)
+            (request.workdir / "outputs").mkdir(exist_ok=True)
+            for name in ("stdout", "stderr"):
+                flags = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC
+                stdio.append(os.open(request.workdir / name, flags, 0o644))
+            mode = self._resolve_mode(request.workdir)
+            step.cgroup = self._make_cgroup(request, step.notes)
+            spawn = (
+                self._launcher.spawn_overlay if mode == "overlay" else self._launcher.spawn_pathmap
+            )
+            spawned = spawn(request, stdio[0], stdio[1], step.cgroup)
+        except Exception as error:  # noqa: BLE001 - reported as LAUNCH_FAILED, which is a fact
+            step.launch_error = launch_failure_message(request, error)
+        finally:
+            for fd in stdio:
+                os.close(fd)
+        if step.launch_error is not None:
+            return self._record_launch_failure(step)
+        step.popen, step.outputs = spawned.popen, spawned.outputs
+        pid = spawned.popen.pid
+        self._limit_after_spawn(step, request, pid)
+        step.handle = StepHandle(request.key, pid, request.workdir, started_at)
+        with self._lock:
+            self._steps[request.key] = step
+        self._reaper.watch(pid, lambda: self._on_exit(step))
+        if request.deadline_seconds is not None:
+            self._reaper.call_at(
+                time.monotonic() + request.deadline_seconds, lambda: self._on_deadline(step)
+            )
+        return step.handle
+
+    def _make_cgroup(self, request: StepRequest, notes: list[str]) -> StepCgroup | None:
+        limits = request.limits
+        if limits.memory_bytes is None and limits.cpu is None:
+            return None
+        cgroup = None
+        if self.settings.use_cgroups:
+            # Unique per engine process and launch: two engines (or tests) may reuse a key.
+            name = f"{os.getpid()}.{next(self._launch_counter)}.{safe_name(request.key)}"
+            cgroup = self._cgroups.create(name, limits)
+        if limits.cpu is not None and (cgroup is None or cgroup.cpu is None):
+            notes.append(f"cpu limit of {limits.cpu:g} cores not applied: no writable cpu cgroup")
+        if limits.memory_bytes is not None and (cgroup is None or cgroup.memory is None):
+            notes.append(
+                f"memory limit of {limits.memory_bytes} bytes enforced as an address-space rlimit, "
+                "not a cgroup: the step sees failed allocations instead of being OOM-killed"
+            )
+        return cgroup
+
+    def _limit_after_spawn(self, step: _Step, request: StepRequest, pid: int) -> None:
+        memory = request.limits.memory_bytes
+        try:
+            if step.cgroup is not None:
+                step.cgroup.join_process(pid)
+            if memory is not None and (step.cgroup is None or step.cgroup.memory is None):
+                resource.prlimit(pid, resource.RLIMIT_AS, (memory, memory))
+        except (OSError, ValueError) as error:  # it may have exited already: note it, go on
+            step.notes.append(f"could not apply limits: {error}")
+
+    def _record_launch_failure(self, step: _Step) -> StepHandle:
+        if step.cgroup is not None:
+            step.cgroup.remove()
+        step.finished_at = time.time()
+        with self._finished:
+            self._steps[step.handle.key] = step
+            self._unpolled.add(step.handle.key)
+            self._finished.notify_all()
+        return step.handle
+
+    def _on_exit(self, step: _Step) -> None:
+        """Reaper thread: our child exited but is not reaped, so its group id is still ours.
+
+        Killing the rest of the group now is what makes a step end like a container: nothing it
+        started outlives it. An adopted process is not our child and is already reaped, so its
+        pid may be reused and is left alone.
+        """
+        returncode = None
+        if step.popen is not None:
+            signal_group(step.handle.pid, signal.SIGKILL)
+            returncode = step.popen.wait()
+        with self._finished:
+            step.returncode = returncode
+            step.finished_at = time.time()
+            if step.popen is None and step.lost_reason is None:
+                step.lost_reason = (
+                    "it was started by an earlier runner, so its exit code is unknown"
+                )
+            self._unpolled.add(step.handle.key)
+            self._finished.notify_all()
+
+    def _on_deadline(self, step: _Step) -> None:
+        with self._lock:
+            if step.finished_at is not None or step.cancel_reason is not None:
+                return
+            step.deadline_hit = True
+        self._terminate(step)
+
+    def _terminate(self, step: _Step) -> None:
+        signal_group(step.handle.pid, signal.SIGTERM)
+        self._reaper.call_at(
+            time.monotonic() + self.settings.kill_grace_seconds, lambda: self._force_kill(step)
+        )
+
+    def _force_kill(self, step: _Step) -> None:
+        with self._lock:
+            if step.finished_at is not None:
+                return
+        signal_group(step.handle.pid, signal.SIGKILL)
+        if step.cgroup is not None:
+            step.cgroup.kill_all()
+
+    def poll(self, handle: StepHandle) -> StepStatus | None:
+        """None while running; then the cached status, with outputs collected on the first call."""
+        step = self._step_for(handle)
+        with self._lock:
+            if step.finished_at is None:
+                return None
+        with step.finalize_lock:
+            if step.status is None:
+                step.status = self._finalize(step)
+        with self._lock:
+            self._unpolled.discard(handle.key)
+        return step.status
+
+    def _finalize(self, step: _Step) -> StepStatus:
+        request, handle = step.request, step.handle
+        assert step.finished_at is not None
+        if request is None:
+            return lost_status(
+                handle, step.lost_reason or "unknown", step.finished_at, step.cancel_reason
+            )
+        outputs: dict[str, Path | None] = {}
+        for container_path in request.output_paths:
+            source = step.outputs.host_path(container_path) if step.outputs is not None else None
+            try:
+                outputs[container_path] = (
+                    copy_out(source, request.workdir / "outputs" / output_name(container_path))
+                    if source
+                    else None
+                )
+            except OSError as error:
+                outputs[container_path] = None
+                step.notes.append(f"could not collect output {container_path}: {error}")
+        if step.outputs is not None:
+            step.outputs.close()
+        oom = False
+        if step.cgroup is not None:
+            oom = step.cgroup.oom_killed(killed_by_sigkill=step.returncode == -signal.SIGKILL)
+            step.cgroup.kill_all()
+            step.cgroup.remove()
+        return build_status(
+            request=request,
+            returncode=step.returncode,
+            launch_error=step.launch_error,
+            cancel_reason=step.cancel_reason,
+            deadline_hit=step.deadline_hit,
+            oom_killed=oom,
+            outputs=outputs,
+            started_at=handle.started_at,
+            finished_at=step.finished_at,
+            notes=tuple(step.notes),
+        )
+
+    def _step_for(self, handle: StepHandle) -> _Step:
+        with self._lock:
+            step = self._steps.get(handle.key)
+            if step is not None:
+                return step
+        return self._adopt(handle)
+
+    def _adopt(self, handle: StepHandle) -> _Step:
+        """Take over a handle from an earlier runner (engine restart): watch it if it still runs."""
+        step = _Step(handle=handle, request=None)
+        alive = is_same_process(handle.pid, handle.started_at)
+        with self._finished:
+            if handle.key in self._steps:
+                return self._steps[handle.key]
+            self._steps[handle.key] = step
+            if not alive:
+                step.finished_at = time.time()
+                step.lost_reason = "it was started by an earlier runner and its process is gone"
+                self._unpolled.add(handle.key)
+        if alive:
+            self._reaper.watch(handle.pid, lambda: self._on_exit(step), is_child=False)
+        return step
+
+    def cancel(self, handle: StepHandle, reason: str) -> None:
+        """Ask the step to stop; a step that already ended keeps its real outcome."""
+        step = self._step_for(handle)
+        with self._lock:
+            if step.finished_at is not None or step.cancel_reason is not None:
+                return
+            step.cancel_reason = reason or "cancelled"
+            already_stopping = step.deadline_hit
+        if not already_stopping:
+            self._terminate(step)
+
+    def wait(self, timeout: float) -> None:
+        """Return as soon as some step has ended and not been polled yet, or after `timeout`."""
+        with self._finished:
+            if not self._unpolled:
+                self._finished.wait(timeout)
+
+    def close(self) -> None:
+        """Kill running steps, release sandboxes and cgroups; unpolled outputs are not collected."""
+        with self._lock:
+            if self._closed:
+                return
+            self._closed = True
+            running = [s for s in self._steps.values() if s.finished_at is None]
+        for step in running:
+            signal_group(step.handle.pid, signal.SIGKILL)
+            if step.cgroup is not None:
+                step.cgroup.kill_all()
+        deadline = time.monotonic() + 5.0
+        with self._finished:
+            while any(s.finished_at is None and s.popen is not None for s in running):
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    break
+                self._finished.wait(remaining)
+        self._reaper.stop()
+        self._launcher.close()
+        for step in self._steps.values():
+            if step.status is None:
+                if step.outputs is not None:
+                    step.outputs.close()
+                if step.cgroup is not None:
+                    step.cgroup.kill_all()
+                    step.cgroup.remove()
+
+    def __enter__(self) -> LocalRunner:  # noqa: PYI034 - Self needs 3.11
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()

@@ -255,6 +255,8 @@ def phase_for(status: StepStatus, problems: list[str]) -> tuple[NodePhase, str]:
     outcome = status.outcome
     if outcome is StepOutcome.LAUNCH_FAILED:
         return NodePhase.ERROR, status.message
+    if outcome is StepOutcome.LOST:
+        return NodePhase.ERROR, status.message or "the step's process was lost (engine restarted); its exit code is unknown"
     if outcome is StepOutcome.DEADLINE_EXCEEDED:
         return NodePhase.FAILED, status.message or "Step exceeded its deadline"
     if outcome is StepOutcome.OOM_KILLED:

@@ -57,7 +57,7 @@ def resolve_arguments(args: Arguments, scope: Scope) -> ResolvedArgs:
         source = _artifact_source(art.from_, art.from_expression, art.raw.data if art.raw else None,
                                   art.s3, scope, art.name)
         if source is not None:
-            artifacts[art.name] = source
+            artifacts[art.name] = {**source, "subPath": render(art.sub_path, scope)} if art.sub_path else source
         elif not art.optional:
             raise BindingError(f"argument artifact {art.name!r}: its source {art.from_ or art.from_expression!r} "
                                "does not exist (did the producing step succeed and declare that output?)")
@@ -80,7 +80,7 @@ def _artifact_source(
         value = evaluate_expr(from_expression, _artifact_env(scope))
         return value if isinstance(value, dict) else None
     if s3 and s3.get("key") and set(s3) <= {"key"}:
-        return {"key": render(str(s3["key"]), scope)}
+        return {"key": render(str(s3["key"]), scope).strip("/")}
     return None
 
 
@@ -104,9 +104,14 @@ def bind_inputs(template: Template, args: ResolvedArgs, base: Scope) -> tuple[Te
     for p in template.inputs.parameters:
         value = args.parameters.get(p.name)
         if value is None:
-            value = p.value if p.value is not None else p.default
-        if value is None and p.value_from is not None and p.value_from.default is not None:
-            value = p.value_from.default
+            # A template's own default is written in the callee: it sees the workflow globals.
+            own = p.value if p.value is not None else p.default
+            if own is None and p.value_from is not None:
+                own = p.value_from.default
+            try:
+                value = render(own, base) if own is not None else None
+            except ExpressionError as exc:
+                raise BindingError(f"inputs.parameters.{p.name} of template {template.name!r}: {exc}") from None
         if value is None:
             raise BindingError(
                 f"inputs.parameters.{p.name} was not supplied to template {template.name!r}; "

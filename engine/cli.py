@@ -67,9 +67,10 @@ def _parse_params(values: tuple[str, ...]) -> dict[str, str]:
     return params
 
 
-def load_and_validate(path: str, ctx: _Context | None = None) -> Any:
-    """Load a workflow file and validate it; raises SpecError with every problem found."""
+def load_and_validate(path: str, parameters: dict[str, str] | None = None) -> Any:
+    """Load a workflow file, apply `-p` parameters and validate; SpecError lists every problem."""
     from engine.controllers import default_registry
+    from engine.executor import apply_parameters
     from engine.loader import as_workflow, load_manifest
     from engine.validate import validate_workflow
 
@@ -77,6 +78,7 @@ def load_and_validate(path: str, ctx: _Context | None = None) -> Any:
     workflow = as_workflow(manifest)
     if manifest is not workflow:
         positions = {}
+    workflow = apply_parameters(workflow, parameters or {}, source)
     problems = validate_workflow(workflow, positions, known_kinds=set(default_registry().kinds()))
     if problems:
         raise SpecError(problems, source)
@@ -102,7 +104,7 @@ def main(click_ctx: click.Context) -> None:
 def validate(ctx: _Context, file: str) -> None:
     """Check FILE without running it: YAML, schema, graph, references."""
     try:
-        workflow, source = load_and_validate(file, ctx)
+        workflow, source = load_and_validate(file)
     except SpecError as exc:
         click.echo(str(exc), err=True)
         click.echo(f"{len(exc.problems)} problem(s) found; nothing was run", err=True)
@@ -124,9 +126,9 @@ def run(ctx: _Context, file: str, params: tuple[str, ...], output: str | None, w
 
     parameters = _parse_params(params)
     try:
-        workflow, source = load_and_validate(file, ctx)
+        workflow, source = load_and_validate(file, parameters)
         engine = ctx.engine()
-        record = engine.submit(workflow, parameters=parameters, source=source)
+        record = engine.submit(workflow, source=source)
     except SpecError as exc:
         click.echo(str(exc), err=True)
         sys.exit(EXIT_INVALID)

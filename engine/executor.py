@@ -33,23 +33,23 @@ OnChange = Callable[[RunState], None]
 
 
 def apply_parameters(workflow: Workflow, overrides: Mapping[str, str], source: str = "") -> Workflow:
-    """`-p NAME=VALUE` sets `spec.arguments.parameters`; an unknown name is an error, not a no-op."""
+    """`-p NAME=VALUE` sets `spec.arguments.parameters`, adding names not declared, as `argo submit -p` does.
+
+    An enum-constrained parameter rejects a value outside its enum here, before anything runs.
+    """
     if not overrides:
         return workflow
     params = [p.model_copy() for p in workflow.spec.arguments.parameters]
     known = {p.name: p for p in params}
-    entry = workflow.spec.template(workflow.spec.entrypoint or "")
-    entry_inputs = {p.name for p in entry.inputs.parameters} if entry else set()
     problems = []
     for name, value in overrides.items():
         if name in known:
+            if known[name].enum and value not in known[name].enum:
+                problems.append(Problem(f"parameter {name!r}: {value!r} is not one of {list(known[name].enum)}",
+                                        path="spec.arguments.parameters"))
             known[name].value = value
-        elif name in entry_inputs:
-            params.append(Parameter(name=name, value=value))
         else:
-            valid = sorted(set(known) | entry_inputs)
-            problems.append(Problem(f"unknown parameter {name!r}", path="spec.arguments.parameters",
-                                    hint=f"valid names: {', '.join(valid) or 'none declared'}"))
+            params.append(Parameter(name=name, value=value))
     if problems:
         raise SpecError(problems, source)
     spec = workflow.spec.model_copy(update={"arguments": workflow.spec.arguments.model_copy(update={"parameters": params})})
@@ -68,6 +68,8 @@ def _globals(run: RunRecord, workflow: Workflow) -> dict[str, str]:
         "workflow.creationTimestamp": created.strftime("%Y-%m-%dT%H:%M:%SZ"),
         "workflow.creationTimestamp.RFC3339": created.strftime("%Y-%m-%dT%H:%M:%SZ"),
         "workflow.creationTimestamp.s": str(int(run.created_at)),
+        # A run started by hand has no schedule; the scheduler overrides this for cron runs.
+        "workflow.scheduledTime": created.strftime("%Y-%m-%dT%H:%M:%SZ"),
         "workflow.status": RunPhase.RUNNING.value,
         "workflow.duration": "0",
     }

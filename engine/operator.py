@@ -489,6 +489,9 @@ class Operator:
     def _advance_group(self, group: NodeRecord, inv: _Invocation, scope: Scope, boundary_id: str) -> None:
         items = group.extra["items"]
         template = self.library.for_invocation(inv)
+        boundary_template = self._bound.get(boundary_id)
+        # A template with `failFast: true` starts no further loop children once one failed.
+        fail_fast = boundary_template is not None and boundary_template.fail_fast is True
         all_done = True
         for index, item in enumerate(items):
             label = f"({index}:{item_label(item)})"
@@ -497,6 +500,9 @@ class Operator:
             if child is not None and child.phase.is_fulfilled:
                 continue
             item_scope = scope.with_item(item)
+            if child is None and fail_fast and any(
+                    self.state.nodes[c].phase.is_failure for c in group.children):
+                continue
             if child is None:
                 display = inv.name + label
                 if self._when_allows(inv, item_scope, name, display, template, boundary_id, group):
@@ -512,10 +518,12 @@ class Operator:
                 child = self.execute(name, child.display_name, template, None, item_scope, boundary_id, group)
             if child is None or not child.phase.is_fulfilled:
                 all_done = False
+        children = [self.state.nodes[c] for c in group.children]
+        if fail_fast and any(c.phase.is_failure for c in children) and all(c.phase.is_fulfilled for c in children):
+            all_done = True
         if not all_done:
             self._fail_if_stopped(group)
             return
-        children = [self.state.nodes[c] for c in group.children]
         failed = next((c for c in children if c.phase.is_failure), None)
         if failed is not None:
             self.state.transition(group, failed.phase, "fan-out child failed", f"child '{failed.name}' failed")

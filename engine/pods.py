@@ -8,6 +8,7 @@ doing); a launch failure, an unresolvable placeholder or a missing declared outp
 
 from __future__ import annotations
 
+import posixpath
 import shutil
 import time
 from dataclasses import dataclass
@@ -17,7 +18,7 @@ from typing import Any
 from artifact_store import ArtifactStore
 from artifact_store.archive import is_tar_gz, pack_path, unpack_to
 from engine.errors import ExpressionError, KubepipeError
-from engine.expressions import substitute_obj
+from engine.expressions import expand_env, substitute_obj
 from engine.phases import NodePhase
 from engine.runners.base import ResourceLimits, StepOutcome, StepRequest, StepStatus
 from engine.runners.images import resolve_argv
@@ -58,8 +59,10 @@ def finalize_template(node: NodeRecord, template: Template) -> Template:
     values = _pod_values(node, template)
     body = template.dump()
     body.pop("inputs", None)
+    for alias in type(template).k8s_only_aliases():  # not applied locally, never substituted (metrics)
+        body.pop(alias, None)
     try:
-        filled = substitute_obj(body, values.get, strict=True)
+        filled = substitute_obj(body, values.get, expression_env=lambda: expand_env(values), strict=True)
     except ExpressionError as exc:
         raise PodSetupError(f"failed to resolve {exc}") from None
     filled["inputs"] = template.inputs.dump()
@@ -95,17 +98,34 @@ def build_request(node: NodeRecord, template: Template, *, run_id: str, work_roo
         argv = list(container.command or ["python"]) + [SCRIPT_PATH]
     outputs = [p.value_from.path for p in template.outputs.parameters if p.value_from and p.value_from.path]
     outputs += [a.path for a in template.outputs.artifacts if a.path]
+    return container_request(container, key=f"{run_id}/{node.id}", workdir=base / "pod", argv=argv,
+                             input_files=input_files, output_paths=outputs,
+                             deadline_seconds=_deadline(template, deadline_left))
+
+
+def container_request(container: Container, *, key: str, workdir: Path, argv: list[str] | None = None,
+                      input_files: dict[str, Path] | None = None, output_paths: list[str] | tuple[str, ...] = (),
+                      deadline_seconds: float | None = None) -> StepRequest:
+    """One container as a runner request: argv (its command/args, or a known image's), env, limits.
+
+    Shared by pod templates and by local controllers that run pods of their own (a Job's pods).
+    """
+    if argv is None:
+        try:
+            argv = resolve_argv(container.image, container.command, container.args)
+        except ValueError as exc:
+            raise PodSetupError(str(exc)) from None
     env = {e.name: e.value or "" for e in container.env if e.value is not None}
     return StepRequest(
-        key=f"{run_id}/{node.id}",
+        key=key,
         argv=argv,
         env=env,
-        workdir=base / "pod",
+        workdir=workdir,
         working_dir=container.working_dir,
-        input_files=input_files,
-        output_paths=tuple(dict.fromkeys(outputs)),
+        input_files=input_files or {},
+        output_paths=tuple(dict.fromkeys(output_paths)),
         limits=_limits(container),
-        deadline_seconds=_deadline(template, deadline_left),
+        deadline_seconds=deadline_seconds,
     )
 
 
@@ -117,6 +137,9 @@ def _fetch_input(name: str, art: dict[str, Any], dest: Path, store: ArtifactStor
     key = art.get("key")
     if not key:
         raise PodSetupError(f"input artifact {name!r} has no stored source")
+    if art.get("tree") or (art.get("sha256") is None and not store.exists(key)):
+        if _fetch_tree(key, dest, store):
+            return _sub_path(name, art, dest)
     download = dest.with_name(dest.name + ".download")
     try:
         store.get_file(key, download, expected_sha256=art.get("sha256"))
@@ -127,9 +150,32 @@ def _fetch_input(name: str, art: dict[str, Any], dest: Path, store: ArtifactStor
     if art.get("archived") or (art.get("archived") is None and is_tar_gz(download)):
         unpack_to(download, dest)
         download.unlink()
+    else:
+        download.rename(dest)
+    return _sub_path(name, art, dest)
+
+
+def _sub_path(name: str, art: dict[str, Any], dest: Path) -> Path:
+    """`subPath` picks one file or folder out of a directory artifact."""
+    sub_path = art.get("subPath")
+    if not sub_path:
         return dest
-    download.rename(dest)
-    return dest
+    chosen = (dest / sub_path).resolve()
+    if not chosen.is_relative_to(dest.resolve()) or not chosen.exists():
+        raise PodSetupError(f"input artifact {name!r}: subPath {sub_path!r} is not inside the artifact")
+    return chosen
+
+
+def _fetch_tree(prefix: str, dest: Path, store: ArtifactStore) -> bool:
+    """A directory saved with `archive: none` (or a key prefix): every object below the prefix."""
+    found = False
+    for info in store.list(prefix + "/"):
+        relative = info.key[len(prefix) + 1:]
+        target = dest / relative
+        target.parent.mkdir(parents=True, exist_ok=True)
+        store.get_file(info.key, target, expected_sha256=info.sha256)
+        found = True
+    return found
 
 
 def _limits(container: Container) -> ResourceLimits:
@@ -164,11 +210,14 @@ class OutputError(KubepipeError):
     """A declared output could not be collected."""
 
 
-def store_logs(state: RunState, node: NodeRecord, status: StepStatus, store: ArtifactStore) -> None:
+def store_logs(state: RunState, node: NodeRecord, status: StepStatus, store: ArtifactStore,
+               container: str | None = None) -> None:
+    """Keep a step's stdout/stderr; `container` names one of a several-container pod's logs."""
+    folder = f"logs/{container}" if container else "logs"
     for stream, path in (("stdout", status.stdout_path), ("stderr", status.stderr_path)):
         if path is None or not Path(path).exists():
             continue
-        info = store.put_file(f"{state.run.id}/{node.id}/logs/{stream}.log", Path(path))
+        info = store.put_file(f"{state.run.id}/{node.id}/{folder}/{stream}.log", Path(path))
         state.add_log(LogRecord(node.id, stream, info.uri, info.sha256, info.size, time.time()))
 
 
@@ -199,7 +248,7 @@ def collect_outputs(state: RunState, node: NodeRecord, template: Template, statu
         vf = p.value_from
         value: str | None = None
         if vf is not None and vf.path:
-            host = status.outputs.get(vf.path)
+            host = _collected(status, vf.path)
             if host is not None and Path(host).is_file():
                 value = trim_one_newline(Path(host).read_text(encoding="utf-8", errors="replace"))
             elif vf.default is not None:
@@ -219,7 +268,7 @@ def collect_outputs(state: RunState, node: NodeRecord, template: Template, statu
     for a in template.outputs.artifacts:
         if not a.path:
             continue
-        host = status.outputs.get(a.path)
+        host = _collected(status, a.path)
         if host is None or not Path(host).exists():
             if strict and not a.optional:
                 problems.append(f"output artifact {a.name!r} not found at {a.path} "
@@ -236,10 +285,20 @@ def collect_outputs(state: RunState, node: NodeRecord, template: Template, statu
     return outputs, problems
 
 
+def _collected(status: StepStatus, path: str) -> Path | None:
+    """The runner reports normalised container paths (`/tmp/` is `/tmp`)."""
+    found = status.outputs.get(path)
+    if found is None:
+        found = status.outputs.get(posixpath.normpath(path))
+    return Path(found) if found is not None else None
+
+
 def _store_artifact(state: RunState, node: NodeRecord, name: str, host: Path, store: ArtifactStore,
                     *, key: str | None, archive: bool) -> dict[str, Any]:
+    if host.is_dir() and not archive:
+        return _store_tree(state, node, name, host, store, key=(key or f"{state.run.id}/{node.id}/{name}").strip("/"))
     archived = host.is_dir()
-    key = key or f"{state.run.id}/{node.id}/{name}" + (".tgz" if archived else "")
+    key = key.strip("/") if key else f"{state.run.id}/{node.id}/{name}" + (".tgz" if archived else "")
     if archived:
         packed = host.with_name(host.name + ".tgz")
         pack_path(host, packed)
@@ -249,6 +308,23 @@ def _store_artifact(state: RunState, node: NodeRecord, name: str, host: Path, st
         info = store.put_file(key, host)
     state.add_artifact(ArtifactRecord(node.id, name, info.uri, info.sha256, info.size, archived, time.time()))
     return {"key": info.key, "uri": info.uri, "sha256": info.sha256, "size": info.size, "archived": archived}
+
+
+def _store_tree(state: RunState, node: NodeRecord, name: str, host: Path, store: ArtifactStore,
+                *, key: str) -> dict[str, Any]:
+    """`archive: none` on a directory: one object per file below `key`, as Argo uploads it."""
+    import hashlib
+
+    manifest = hashlib.sha256()
+    total = 0
+    for path in sorted(p for p in host.rglob("*") if p.is_file() and not p.is_symlink()):
+        relative = path.relative_to(host).as_posix()
+        info = store.put_file(f"{key}/{relative}", path)
+        manifest.update(f"{relative}:{info.sha256}\n".encode())
+        total += info.size
+    uri = store.uri_for(key)
+    state.add_artifact(ArtifactRecord(node.id, name, uri, manifest.hexdigest(), total, False, time.time()))
+    return {"key": key, "uri": uri, "sha256": None, "tree": True, "size": total, "archived": False}
 
 
 def phase_for(status: StepStatus, problems: list[str]) -> tuple[NodePhase, str]:

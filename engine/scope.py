@@ -113,6 +113,8 @@ class Scope:
         """A nested view for `{{= ...}}`: `inputs.parameters.x`, `tasks.a.outputs.result`, ..."""
         env: dict[str, Any] = {}
         for key, value in {**self.globals, **self.extra}.items():
+            if key.startswith("workflow.creationTimestamp."):
+                continue  # `{{workflow.creationTimestamp.Y}}` shorthands; expressions format the leaf
             _set_path(env, key.split("."), value)
         env.setdefault("inputs", {})
         env["inputs"]["parameters"] = dict(self.inputs.get("parameters", {}))

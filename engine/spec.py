@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import json
 from enum import Enum
-from typing import Annotated, Any, Literal, Union
+from typing import Annotated, Any, ClassVar, Literal, Union
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_validator
 from pydantic.alias_generators import to_camel
@@ -49,7 +49,12 @@ class _Spec(BaseModel):
     )
 
     # Fields that only mean something on a Kubernetes cluster; set ones are reported, not applied.
-    _k8s_only: frozenset[str] = frozenset()
+    _k8s_only: ClassVar[frozenset[str]] = frozenset()
+
+    @classmethod
+    def k8s_only_aliases(cls) -> frozenset[str]:
+        """The manifest spelling of the Kubernetes-only fields, e.g. `nodeSelector`."""
+        return frozenset(cls.model_fields[f].alias or f for f in cls._k8s_only)
 
     def dump(self) -> dict[str, Any]:
         """The manifest form: Argo's field names, unset fields left out."""
@@ -194,7 +199,7 @@ _CONTAINER_K8S_ONLY = frozenset(
 
 
 class Container(_Spec):
-    _k8s_only = _CONTAINER_K8S_ONLY
+    _k8s_only: ClassVar[frozenset[str]] = _CONTAINER_K8S_ONLY
     name: str | None = None
     image: str | None = None
     command: list[ArgoStr] | None = None
@@ -362,7 +367,7 @@ _TEMPLATE_K8S_ONLY = frozenset(
 
 
 class Template(_Spec):
-    _k8s_only = _TEMPLATE_K8S_ONLY
+    _k8s_only: ClassVar[frozenset[str]] = _TEMPLATE_K8S_ONLY
     name: str | None = None
     inputs: Inputs = Field(default_factory=Inputs)
     outputs: Outputs = Field(default_factory=Outputs)
@@ -453,7 +458,7 @@ _WORKFLOW_K8S_ONLY = frozenset(
 
 
 class WorkflowSpec(_Spec):
-    _k8s_only = _WORKFLOW_K8S_ONLY
+    _k8s_only: ClassVar[frozenset[str]] = _WORKFLOW_K8S_ONLY
     entrypoint: str | None = None
     arguments: Arguments = Field(default_factory=Arguments)
     templates: list[Template] = Field(default_factory=list)
@@ -563,7 +568,7 @@ def not_applied_fields(spec: WorkflowSpec) -> list[str]:
     def check(model: _Spec, path: str) -> None:
         for field in sorted(model._k8s_only):
             if getattr(model, field, None) not in (None, [], {}):
-                alias = model.model_fields[field].alias or field
+                alias = type(model).model_fields[field].alias or field
                 found.append(f"{path}.{alias}")
 
     check(spec, "spec")

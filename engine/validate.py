@@ -164,7 +164,7 @@ class _Checker:
                              f"of DAG {template.name!r}", f"tasks are: {', '.join(names)}")
                 else:
                     graph.add_edge(dep, task.name)
-        if template.dag.target:
+        if template.dag.target and "{{" not in template.dag.target:
             for target in template.dag.target.split():
                 if target not in names:
                     self.add(loc + ("dag", "target"), f"target {target!r} is not a task of DAG {template.name!r}")
@@ -264,7 +264,8 @@ class _Checker:
 
     def check_leaf_placeholders(self, template: Template, loc: tuple[Any, ...]) -> None:
         body = template.dump()
-        for key in ("dag", "steps", "inputs"):
+        ignored = type(template).k8s_only_aliases()
+        for key in ("dag", "steps", "inputs", *ignored):  # Kubernetes-only fields are not applied here
             body.pop(key, None)
         if template.kind in (TemplateKind.DAG, TemplateKind.STEPS):
             body.pop("outputs", None)  # checked against the children by check_parent_outputs
@@ -279,6 +280,9 @@ class _Checker:
         body = inv.model_dump(by_alias=True, exclude_none=True, mode="json", exclude={"inline", "name"})
         looped = any(getattr(inv, f) is not None for f in ("with_items", "with_param", "with_sequence"))
         for ref, where in self._refs(body, loc):
+            if "hooks" in where[len(loc):] or "onExit" in where[len(loc):]:
+                # An exit hook runs after its own step/task: it may read that node's outputs.
+                allowed, siblings = allowed | {inv.name}, {**siblings, inv.name: inv}
             common = self._common(ref, template, where)
             if common is not None:
                 continue

@@ -186,7 +186,7 @@ class Engine:
                 handles: dict[str, StepHandle], deadline: float | None) -> None:
         run = state.run
         left = None
-        if deadline is not None and run.started_at is not None:
+        if deadline is not None and run.started_at is not None and operator.stopping is None:
             left = deadline - (self.clock() - run.started_at)
         try:
             template = finalize_template(node, operator.bound_template(node))

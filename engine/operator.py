@@ -65,8 +65,13 @@ class Operator:
         if entry is not None and entry.phase.is_fulfilled and exit_template is not None:
             self.globals.update(self._exit_globals(entry))
             exit_name = f"{run.name}.onExit"
-            node = self.execute(exit_name, exit_name, exit_template, _EMPTY_ARGS, Scope(self.state, self.globals),
-                                None, None, force=True)
+            # Stop (unlike Terminate) and a passed deadline still run the exit handler, as in Argo.
+            stopping, self.stopping = self.stopping, None
+            try:
+                node = self.execute(exit_name, exit_name, exit_template, _EMPTY_ARGS,
+                                    Scope(self.state, self.globals), None, None, force=True)
+            finally:
+                self.stopping = stopping
             if node is not None and run.exit_node_id is None:
                 run.exit_node_id = node.id
                 self.state.run_dirty = True

@@ -83,6 +83,7 @@ def build_request(node: NodeRecord, template: Template, *, run_id: str, work_roo
         assert template.script is not None
         script = staging / "script"
         script.write_text(template.script.source, encoding="utf-8")
+        script.chmod(0o755)  # `command: [sh, -c]` executes the file itself, as in Argo
         input_files[SCRIPT_PATH] = script
     for name, art in node.inputs.get("artifacts", {}).items():
         path = art.get("path")

@@ -6,6 +6,18 @@ it, keeping the object's `status` in the operator's own shape so `successConditi
 `failureCondition` and `jsonPath` outputs read the same in both places.
 """
 
-from engine.controllers.registry import ControllerRegistry, LocalController, ResourceContext, default_registry
+from engine.controllers.registry import (
+    ControllerRegistry,
+    LocalController,
+    ResourceContext,
+    default_registry,
+    process_handles,
+)
 
-__all__ = ["ControllerRegistry", "LocalController", "ResourceContext", "default_registry"]
+__all__ = [
+    "ControllerRegistry",
+    "LocalController",
+    "ResourceContext",
+    "default_registry",
+    "process_handles",
+]

@@ -21,6 +21,8 @@ same on the laptop and on a cluster:
 
 from __future__ import annotations
 
+import json
+import math
 import re
 from dataclasses import dataclass
 from decimal import Decimal
@@ -72,8 +74,6 @@ def gjson_get(obj: Any, path: str) -> tuple[bool, str]:
 
 
 def gjson_string(value: Any) -> str:
-    import json
-
     if value is None:
         return ""
     if isinstance(value, bool):
@@ -82,7 +82,7 @@ def gjson_string(value: Any) -> str:
         return str(value)
     if isinstance(value, float):
         # gjson keeps an integer's raw text and prints other numbers with FormatFloat(f, 'f', -1)
-        if value != value or value in (float("inf"), float("-inf")):
+        if math.isnan(value) or math.isinf(value):
             return str(value)
         text = format(Decimal(repr(value)), "f")
         return text.rstrip("0").rstrip(".") if "." in text else text

@@ -55,12 +55,12 @@ class JobSpecError(KubepipeError):
     """The Job manifest is not one the API server (or the local controller) would accept."""
 
 
-def _int(spec: dict[str, Any], field: str, default: int | None, minimum: int = 0) -> int | None:
+def _int(spec: dict[str, Any], field: str, default: int | None, minimum: int = 0, where: str = "spec") -> int | None:
     value = spec.get(field, default)
     if value is None:
         return None
     if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-        raise JobSpecError(f"spec.{field}: Invalid value: {value!r}: must be an integer >= {minimum}")
+        raise JobSpecError(f"{where}.{field}: Invalid value: {value!r}: must be an integer >= {minimum}")
     return value
 
 
@@ -71,7 +71,7 @@ class JobController:
     # -- create -------------------------------------------------------------------------------
     def start(self, state: RunState, node: NodeRecord, manifest: dict[str, Any],
               ctx: ResourceContext) -> dict[str, Any]:
-        obj = json.loads(json.dumps(manifest))  # a deep, JSON-clean copy
+        obj = json.loads(json.dumps(manifest, default=str))  # a deep, JSON-clean copy
         containers = self._containers(obj)  # validates before anything runs
         spec = obj["spec"]
         spec.setdefault("backoffLimit", 6)
@@ -119,6 +119,7 @@ class JobController:
         if restart not in ("Never", "OnFailure"):
             what = "Required value" if restart is None else f"Unsupported value: {restart!r}"
             raise JobSpecError(f'spec.template.spec.restartPolicy: {what}: supported values: "OnFailure", "Never"')
+        _int(pod, "activeDeadlineSeconds", None, minimum=1, where="spec.template.spec")
         if pod.get("initContainers"):
             raise JobSpecError("spec.template.spec.initContainers are not supported by the local Job controller")
         raw = pod.get("containers")
@@ -160,7 +161,7 @@ class JobController:
                 self._poll_pod(state, node, pod, ctx, multi)
         status = obj.setdefault("status", {})
         if _terminal(status) is None:
-            succeeded, failed, active = self._count(state, node, obj)
+            succeeded, failed, _ = self._count(state, node, obj)
             spec = obj["spec"]
             now = ctx.clock()
             deadline = book.get("deadline")
@@ -174,9 +175,15 @@ class JobController:
                 status["completionTime"] = k8s_time(now)
                 self._end(state, node, obj, ctx, "Complete", "CompletionsReached",
                           "Reached expected number of succeeded pods")
-            elif book.get("cancelled") is None:
-                self._launch_pods(state, node, obj, ctx)
         self._count(state, node, obj)
+        return obj
+
+    def advance(self, state: RunState, node: NodeRecord, obj: dict[str, Any],
+                ctx: ResourceContext) -> dict[str, Any]:
+        """Replace pods that ended, up to `parallelism` running and `completions` succeeded."""
+        if _terminal(obj.get("status") or {}) is None and node.extra["job"].get("cancelled") is None:
+            self._launch_pods(state, node, obj, ctx)
+            self._count(state, node, obj)
         return obj
 
     def _end(self, state: RunState, node: NodeRecord, obj: dict[str, Any], ctx: ResourceContext,

@@ -29,10 +29,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
 from artifact_store import ArtifactStore
-from engine.runners.base import Runner
-
 from engine.errors import KubepipeError
 from engine.phases import NodePhase
+from engine.runners.base import Runner
 
 if TYPE_CHECKING:
     from engine.operator import Operator
@@ -67,7 +66,14 @@ class LocalController(Protocol):
         """
 
     def reconcile(self, state: RunState, node: NodeRecord, obj: dict[str, Any], ctx: ResourceContext) -> dict[str, Any]:
-        """Advance the object's work and return it with its `status` updated."""
+        """Observe the object's work (collect what ended) and return it with its `status` updated."""
+
+    def advance(self, state: RunState, node: NodeRecord, obj: dict[str, Any], ctx: ResourceContext) -> dict[str, Any]:
+        """Start the work the object still needs (e.g. replace a failed pod) and return it.
+
+        Called after `reconcile` only when the step's conditions have not decided it, so a
+        failureCondition met by this tick's failure never starts a replacement first.
+        """
 
     def outcome(self, obj: dict[str, Any]) -> tuple[bool, str] | None:
         """The operator's own verdict on the object, (succeeded, message), or None while it runs."""
@@ -116,6 +122,7 @@ class ControllerRegistry:
             raise KubepipeError(f"resource manifest is not valid YAML: {exc}") from None
         if not isinstance(manifest, dict):
             raise KubepipeError("resource manifest must be a YAML mapping with apiVersion and kind")
+        manifest = json.loads(json.dumps(manifest, default=str))  # YAML dates become strings, as in JSON
         controller = self.lookup(str(manifest.get("apiVersion")), str(manifest.get("kind")))
         if controller is None:
             raise KubepipeError(
@@ -139,13 +146,13 @@ class ControllerRegistry:
                     render({}, vf.json_path)
                 except KubepipeError as exc:
                     raise KubepipeError(f"output parameter {p.name!r}: {exc}") from None
-        self._name(state, node, manifest)
+        self._name(state, node, manifest, action)
         if resource.set_owner_reference:
             run = state.run
             refs = manifest["metadata"].setdefault("ownerReferences", []) or []
             manifest["metadata"]["ownerReferences"] = refs
             refs.append({"apiVersion": "argoproj.io/v1alpha1", "kind": "Workflow", "name": run.name,
-                         "uid": run.uid, "blockOwnerDeletion": True})
+                         "uid": run.uid, "controller": True, "blockOwnerDeletion": True})
         node.extra["resourceStep"] = {
             "action": action,
             "successCondition": resource.success_condition,
@@ -154,12 +161,15 @@ class ControllerRegistry:
             "flags": list(resource.flags or []),
             "outputs": [p.dump() for p in template.outputs.parameters],
         }
-        node.extra["resource"] = controller.start(state, node, manifest, ctx)
+        try:
+            node.extra["resource"] = controller.start(state, node, manifest, ctx)
+        except (TypeError, KeyError, AttributeError, ValueError) as exc:  # a manifest of the wrong shape
+            raise KubepipeError(f"local {manifest['kind']} controller could not create the object: {exc!r}") from None
         meta = node.extra["resource"]["metadata"]
         state.transition(node, NodePhase.RUNNING, "resource created",
                          f"{manifest['kind']} {meta['namespace']}/{meta['name']} created")
 
-    def _name(self, state: RunState, node: NodeRecord, manifest: dict[str, Any]) -> None:
+    def _name(self, state: RunState, node: NodeRecord, manifest: dict[str, Any], action: str) -> None:
         """metadata.name (from generateName as the API server makes it) and namespace; unique in the run."""
         meta = manifest.get("metadata")
         if meta is None:
@@ -169,7 +179,7 @@ class ControllerRegistry:
         if not meta.get("name"):
             meta["name"] = f"{meta['generateName']}{name_suffix(node.id)}" if meta.get("generateName") else node.id
         meta.setdefault("namespace", state.run.namespace)
-        name = str(meta["name"])
+        name = meta["name"] = str(meta["name"])
         if len(name) > _DNS_SUBDOMAIN_MAX or not re.fullmatch(
                 r"[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*", name):
             raise KubepipeError(f"metadata.name: Invalid value: {name!r}: a lowercase RFC 1123 subdomain must "
@@ -180,8 +190,10 @@ class ControllerRegistry:
             obj = other.extra.get("resource") if other.id != node.id else None
             if obj and (obj.get("apiVersion"), obj.get("kind"), obj["metadata"].get("namespace"),
                         obj["metadata"].get("name")) == kind:
+                what = ("already exists" if action == "create" else
+                        "already exists, and applying changes to an object is not supported locally")
                 raise KubepipeError(
-                    f"{manifest['kind']} {meta['namespace']}/{name} already exists (created by "
+                    f"{manifest['kind']} {meta['namespace']}/{name} {what} (created by "
                     f"{other.display_name!r} in this run); use metadata.generateName for a fresh name")
 
     # -- run ----------------------------------------------------------------------------------
@@ -199,22 +211,26 @@ class ControllerRegistry:
         verdict = node.extra.get("verdict")
         try:
             obj = controller.reconcile(state, node, obj, ctx)
-        except (KubepipeError, OSError, ValueError) as exc:
+            node.extra["resource"] = obj
             if verdict is None:
-                verdict = {"phase": NodePhase.ERROR.value, "message": f"local {obj.get('kind')} controller: {exc}"}
-        node.extra["resource"] = obj
+                verdict = self._judge(node, obj, controller)
+                if verdict is None:
+                    obj = node.extra["resource"] = controller.advance(state, node, obj, ctx)
+        except (KubepipeError, OSError, ValueError) as exc:
+            # A controller that cannot observe its work cannot be waited for: stop it and end here.
+            controller.cancel(state, node, f"local {obj.get('kind')} controller failed", ctx)
+            self._finish(state, node, operator, {"phase": NodePhase.ERROR.value,
+                                                 "message": f"local {obj.get('kind')} controller: {exc}"})
+            return
         if json.dumps(obj, sort_keys=True) != before:
             state.touch(node)
         if verdict is None:
-            verdict = self._judge(node, obj, controller)
-            if verdict is None:
-                return
+            return
         if controller.busy(state, node):
             if node.extra.get("verdict") is None:
                 node.extra["verdict"] = verdict
                 state.touch(node)
-                reason = verdict["message"] or f"{obj.get('kind')} step finished"
-                controller.cancel(state, node, reason, ctx)
+                controller.cancel(state, node, verdict["message"] or f"{obj.get('kind')} step finished", ctx)
             return
         self._finish(state, node, operator, verdict)
 

@@ -25,7 +25,7 @@ def _run(name: str) -> Outcome:
         try:
             return run_example(name, Path(home), timeout=240.0)
         except Exception as exc:  # a crash is a result to report, not a reason to lose the others
-            return Outcome(name, f"crashed: {type(exc).__name__}", "", 0.0, str(exc)[:2000])
+            return Outcome(name, f"crashed: {type(exc).__name__}", set(), 0.0, str(exc)[:2000])
 
 
 @pytest.fixture(scope="module")
@@ -48,4 +48,4 @@ def test_example_reaches_its_phase(name: str, outcomes: dict[str, Outcome]) -> N
     if not available:
         pytest.skip(why)
     out = outcomes[name]
-    assert out.phase == out.expected, f"{name}: {out.phase} ({out.message})"
+    assert out.phase in out.expected, f"{name}: {out.phase} ({out.message}), want {sorted(out.expected)}"

@@ -8,13 +8,12 @@ in the callee's body is replaced. Placeholders that belong to a later moment (`{
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from engine.errors import ExpressionError, KubepipeError
-from engine.expressions import evaluate_expr, substitute, substitute_obj
+from engine.expressions import evaluate_expr, render_value, substitute, substitute_obj
 from engine.scope import Scope
 from engine.spec import Arguments, Template
 
@@ -27,6 +26,9 @@ class BindingError(KubepipeError):
 class ResolvedArgs:
     parameters: Mapping[str, str]
     artifacts: Mapping[str, dict[str, Any]]
+
+
+EMPTY_ARGS = ResolvedArgs({}, {})
 
 
 def render(text: str, scope: Scope, *, strict: bool = True) -> str:
@@ -49,56 +51,62 @@ def resolve_arguments(args: Arguments, scope: Scope) -> ResolvedArgs:
         if param.value is not None:
             parameters[param.name] = render(param.value, scope)
         elif param.value_from is not None and param.value_from.expression:
-            parameters[param.name] = _expr_text(evaluate_expr(param.value_from.expression, scope.expression_env()))
+            parameters[param.name] = render_value(
+                evaluate_expr(param.value_from.expression, scope.expression_env())
+            )
         elif param.default is not None:
             parameters[param.name] = render(param.default, scope)
     artifacts: dict[str, dict[str, Any]] = {}
     for art in args.artifacts:
-        source = _artifact_source(art.from_, art.from_expression, art.raw.data if art.raw else None,
-                                  art.s3, scope, art.name)
+        source = artifact_source(
+            art.from_,
+            art.from_expression,
+            art.raw.data if art.raw else None,
+            art.s3,
+            scope,
+            art.name,
+        )
         if source is not None:
-            artifacts[art.name] = {**source, "subPath": render(art.sub_path, scope)} if art.sub_path else source
+            artifacts[art.name] = (
+                {**source, "subPath": render(art.sub_path, scope)} if art.sub_path else source
+            )
         elif not art.optional:
-            raise BindingError(f"argument artifact {art.name!r}: its source {art.from_ or art.from_expression!r} "
-                               "does not exist (did the producing step succeed and declare that output?)")
+            raise BindingError(
+                f"argument artifact {art.name!r}: its source {art.from_ or art.from_expression!r} "
+                "does not exist (did the producing step succeed and declare that output?)"
+            )
     return ResolvedArgs(parameters, artifacts)
 
 
-def _artifact_source(
-    from_: str | None, from_expression: str | None, raw: str | None, s3: dict[str, Any] | None,
-    scope: Scope, name: str,
+def artifact_source(
+    from_: str | None,
+    from_expression: str | None,
+    raw: str | None,
+    s3: dict[str, Any] | None,
+    scope: Scope,
+    name: str,
 ) -> dict[str, Any] | None:
     if raw is not None:
         return {"raw": render(raw, scope)}
     if from_:
         key = _placeholder_key(from_)
         if key is None:
-            raise BindingError(f"artifact {name!r}: `from` must be one placeholder like "
-                               f"'{{{{tasks.A.outputs.artifacts.x}}}}', got {from_!r}")
+            raise BindingError(
+                f"artifact {name!r}: `from` must be one placeholder like "
+                f"'{{{{tasks.A.outputs.artifacts.x}}}}', got {from_!r}"
+            )
         return scope.artifact(key)
     if from_expression:
-        value = evaluate_expr(from_expression, _artifact_env(scope))
+        value = evaluate_expr(from_expression, scope.expression_env())
         return value if isinstance(value, dict) else None
     if s3 and s3.get("key") and set(s3) <= {"key"}:
         return {"key": render(str(s3["key"]), scope).strip("/")}
     return None
 
 
-def _artifact_env(scope: Scope) -> dict[str, Any]:
-    return scope.expression_env()
-
-
-def _expr_text(value: Any) -> str:
-    if isinstance(value, str):
-        return value
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, float) and value.is_integer():
-        return str(int(value))
-    return json.dumps(value, separators=(",", ":"))
-
-
-def bind_inputs(template: Template, args: ResolvedArgs, base: Scope) -> tuple[Template, dict[str, Any]]:
+def bind_inputs(
+    template: Template, args: ResolvedArgs, base: Scope
+) -> tuple[Template, dict[str, Any]]:
     """The callee's inputs from the caller's arguments, and its body with them filled in."""
     params: dict[str, str] = {}
     for p in template.inputs.parameters:
@@ -111,21 +119,26 @@ def bind_inputs(template: Template, args: ResolvedArgs, base: Scope) -> tuple[Te
             try:
                 value = render(own, base) if own is not None else None
             except ExpressionError as exc:
-                raise BindingError(f"inputs.parameters.{p.name} of template {template.name!r}: {exc}") from None
+                raise BindingError(
+                    f"inputs.parameters.{p.name} of template {template.name!r}: {exc}"
+                ) from None
         if value is None:
             raise BindingError(
                 f"inputs.parameters.{p.name} was not supplied to template {template.name!r}; "
                 "pass it in `arguments.parameters` or give the input a `default`"
             )
         if p.enum and value not in p.enum:
-            raise BindingError(f"inputs.parameters.{p.name}: {value!r} is not one of {list(p.enum)}")
+            raise BindingError(
+                f"inputs.parameters.{p.name}: {value!r} is not one of {list(p.enum)}"
+            )
         params[p.name] = value
     artifacts: dict[str, dict[str, Any]] = {}
     for a in template.inputs.artifacts:
         source = args.artifacts.get(a.name)
         if source is None:
-            source = _artifact_source(a.from_, a.from_expression, a.raw.data if a.raw else None,
-                                      a.s3, base, a.name)
+            source = artifact_source(
+                a.from_, a.from_expression, a.raw.data if a.raw else None, a.s3, base, a.name
+            )
         if source is None:
             if a.optional:
                 continue
@@ -142,7 +155,9 @@ def bind_inputs(template: Template, args: ResolvedArgs, base: Scope) -> tuple[Te
     body = template.dump()
     body.pop("inputs", None)
     try:
-        filled = substitute_obj(body, scope.resolve, expression_env=scope.expression_env, strict=False)
+        filled = substitute_obj(
+            body, scope.resolve, expression_env=scope.expression_env, strict=False
+        )
     except ExpressionError as exc:
         raise BindingError(f"template {template.name!r}: {exc}") from None
     filled["inputs"] = template.inputs.dump()

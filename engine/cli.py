@@ -48,8 +48,13 @@ class _Context:
         from engine.runners.local import LocalRunner, LocalRunnerSettings
 
         runner = LocalRunner(LocalRunnerSettings(isolation=self.settings.isolation))
-        return Engine(self.metadata, self.artifacts(), runner, work_root=self.settings.work_root,
-                      poll_interval=self.settings.poll_interval)
+        return Engine(
+            self.metadata,
+            self.artifacts(),
+            runner,
+            work_root=self.settings.work_root,
+            poll_interval=self.settings.poll_interval,
+        )
 
 
 def _fail(message: str, code: int) -> None:
@@ -110,15 +115,27 @@ def validate(ctx: _Context, file: str) -> None:
         click.echo(f"{len(exc.problems)} problem(s) found; nothing was run", err=True)
         sys.exit(EXIT_INVALID)
     for path in _notes(workflow):
-        click.echo(f"note: {path} is kept in the manifest but not applied on the local runner", err=True)
+        click.echo(
+            f"note: {path} is kept in the manifest but not applied on the local runner", err=True
+        )
     click.echo(f"{source}: valid ({len(workflow.spec.templates)} templates)")
 
 
 @main.command()
 @click.argument("file", type=click.Path(dir_okay=False))
-@click.option("-p", "--parameter", "params", multiple=True, help="NAME=VALUE for spec.arguments.parameters")
-@click.option("--watch", is_flag=True, help="show the live node tree even when output is not a terminal")
-@click.option("-o", "--output", type=click.Choice(["json", "yaml"]), default=None, help="print the run at the end")
+@click.option(
+    "-p", "--parameter", "params", multiple=True, help="NAME=VALUE for spec.arguments.parameters"
+)
+@click.option(
+    "--watch", is_flag=True, help="show the live node tree even when output is not a terminal"
+)
+@click.option(
+    "-o",
+    "--output",
+    type=click.Choice(["json", "yaml"]),
+    default=None,
+    help="print the run at the end",
+)
 @click.pass_obj
 def run(ctx: _Context, file: str, params: tuple[str, ...], output: str | None, watch: bool) -> None:
     """Run the workflow in FILE to completion and exit with its outcome."""
@@ -135,7 +152,9 @@ def run(ctx: _Context, file: str, params: tuple[str, ...], output: str | None, w
     except KubepipeError as exc:
         _fail(str(exc), EXIT_FAILED)
     for path in _notes(workflow):
-        click.echo(f"note: {path} is kept in the manifest but not applied on the local runner", err=True)
+        click.echo(
+            f"note: {path} is kept in the manifest but not applied on the local runner", err=True
+        )
     progress = _progress(live=(watch or sys.stdout.isatty()) and output is None)
     click.echo(f"run {record.id} ({record.name}) started", err=output is not None)
     _install_sigterm(ctx, record.id)
@@ -190,7 +209,11 @@ class _Progress:
             return
         for node in state.nodes.values():
             phase = node.phase.value
-            if self._seen.get(node.id) != phase and node.type.value in ("Pod", "Suspend", "Skipped"):
+            if self._seen.get(node.id) != phase and node.type.value in (
+                "Pod",
+                "Suspend",
+                "Skipped",
+            ):
                 self._seen[node.id] = phase
                 if phase == "Pending":
                     continue
@@ -217,12 +240,28 @@ def list_runs(ctx: _Context, output: str | None) -> None:
 
     runs = ctx.metadata.list_runs()
     if output == "json":
-        click.echo(json.dumps([{"id": r.id, "name": r.name, "phase": r.phase.value, "startedAt": iso(r.started_at),
-                                "finishedAt": iso(r.finished_at), "message": r.message} for r in runs], indent=2))
+        click.echo(
+            json.dumps(
+                [
+                    {
+                        "id": r.id,
+                        "name": r.name,
+                        "phase": r.phase.value,
+                        "startedAt": iso(r.started_at),
+                        "finishedAt": iso(r.finished_at),
+                        "message": r.message,
+                    }
+                    for r in runs
+                ],
+                indent=2,
+            )
+        )
         return
     click.echo(f"{'ID':<14}{'NAME':<32}{'PHASE':<11}{'STARTED':<22}MESSAGE")
     for r in runs:
-        click.echo(f"{r.id:<14}{r.name[:31]:<32}{r.phase.value:<11}{iso(r.started_at) or '':<22}{r.message}")
+        click.echo(
+            f"{r.id:<14}{r.name[:31]:<32}{r.phase.value:<11}{iso(r.started_at) or '':<22}{r.message}"
+        )
 
 
 def _state(ctx: _Context, ref: str) -> Any:
@@ -268,8 +307,14 @@ def _find_node(state: Any, ref: str) -> Any:
     if len(matches) == 1:
         return matches[0]
     if len(matches) > 1:
-        _fail(f"{ref!r} names {len(matches)} nodes; use a node id: " + ", ".join(n.id for n in matches), EXIT_FAILED)
-    _fail(f"run {state.run.name} has no node {ref!r} (see `kubepipe get {state.run.id}`)", EXIT_FAILED)
+        _fail(
+            f"{ref!r} names {len(matches)} nodes; use a node id: "
+            + ", ".join(n.id for n in matches),
+            EXIT_FAILED,
+        )
+    _fail(
+        f"run {state.run.name} has no node {ref!r} (see `kubepipe get {state.run.id}`)", EXIT_FAILED
+    )
 
 
 @main.command()
@@ -302,7 +347,9 @@ def logs(ctx: _Context, run_ref: str, node_ref: str | None, follow: bool) -> Non
 
 @main.command()
 @click.argument("run_ref", metavar="RUN")
-@click.option("--wait", "wait_seconds", default=10.0, show_default=True, help="seconds to wait for the engine")
+@click.option(
+    "--wait", "wait_seconds", default=10.0, show_default=True, help="seconds to wait for the engine"
+)
 @click.pass_obj
 def stop(ctx: _Context, run_ref: str, wait_seconds: float) -> None:
     """Stop a run: running steps are killed and marked Failed; exit handlers still run."""
@@ -332,6 +379,3 @@ def stop(ctx: _Context, run_ref: str, wait_seconds: float) -> None:
 
     stop_without_engine(ctx.metadata, kill, run.id, reason + " (no engine was executing it)")
     click.echo(f"run {run.id} stopped")
-
-
-

@@ -18,11 +18,19 @@ from pathlib import Path
 
 from artifact_store import ArtifactStore
 from engine.controllers import ControllerRegistry, ResourceContext, default_registry
+from engine.controllers.registry import process_handles
 from engine.errors import KubepipeError, Problem, SpecError
 from engine.metadata.store import MetadataStore
 from engine.operator import Operator
 from engine.phases import NodePhase, RunPhase, derive_run_phase
-from engine.pods import PodSetupError, build_request, collect_outputs, finalize_template, phase_for, store_logs
+from engine.pods import (
+    PodSetupError,
+    build_request,
+    collect_outputs,
+    finalize_template,
+    phase_for,
+    store_logs,
+)
 from engine.runners.base import Runner, StepHandle, StepOutcome, StepStatus
 from engine.spec import Parameter, TemplateKind, Workflow
 from engine.state import NodeRecord, RunRecord, RunState
@@ -32,7 +40,9 @@ from engine.values import parse_duration
 OnChange = Callable[[RunState], None]
 
 
-def apply_parameters(workflow: Workflow, overrides: Mapping[str, str], source: str = "") -> Workflow:
+def apply_parameters(
+    workflow: Workflow, overrides: Mapping[str, str], source: str = ""
+) -> Workflow:
     """`-p NAME=VALUE` sets `spec.arguments.parameters`, adding names not declared, as `argo submit -p` does.
 
     An enum-constrained parameter rejects a value outside its enum here, before anything runs.
@@ -45,14 +55,20 @@ def apply_parameters(workflow: Workflow, overrides: Mapping[str, str], source: s
     for name, value in overrides.items():
         if name in known:
             if known[name].enum and value not in known[name].enum:
-                problems.append(Problem(f"parameter {name!r}: {value!r} is not one of {list(known[name].enum)}",
-                                        path="spec.arguments.parameters"))
+                problems.append(
+                    Problem(
+                        f"parameter {name!r}: {value!r} is not one of {list(known[name].enum)}",
+                        path="spec.arguments.parameters",
+                    )
+                )
             known[name].value = value
         else:
             params.append(Parameter(name=name, value=value))
     if problems:
         raise SpecError(problems, source)
-    spec = workflow.spec.model_copy(update={"arguments": workflow.spec.arguments.model_copy(update={"parameters": params})})
+    spec = workflow.spec.model_copy(
+        update={"arguments": workflow.spec.arguments.model_copy(update={"parameters": params})}
+    )
     return workflow.model_copy(update={"spec": spec})
 
 
@@ -78,10 +94,17 @@ def _globals(run: RunRecord, workflow: Workflow) -> dict[str, str]:
 
     params = workflow.spec.arguments.parameters
     for p in params:
-        values[f"workflow.parameters.{p.name}"] = p.value if p.value is not None else (p.default or "")
+        values[f"workflow.parameters.{p.name}"] = (
+            p.value if p.value is not None else (p.default or "")
+        )
     values["workflow.parameters.json"] = json.dumps(
-        [{"name": p.name, "value": values[f"workflow.parameters.{p.name}"]} for p in params], separators=(",", ":"))
-    for kind, mapping in (("labels", workflow.metadata.labels), ("annotations", workflow.metadata.annotations)):
+        [{"name": p.name, "value": values[f"workflow.parameters.{p.name}"]} for p in params],
+        separators=(",", ":"),
+    )
+    for kind, mapping in (
+        ("labels", workflow.metadata.labels),
+        ("annotations", workflow.metadata.annotations),
+    ):
         for key, value in mapping.items():
             values[f"workflow.{kind}.{key}"] = value
         values[f"workflow.{kind}.json"] = json.dumps(mapping, separators=(",", ":"))
@@ -91,9 +114,17 @@ def _globals(run: RunRecord, workflow: Workflow) -> dict[str, str]:
 
 
 class Engine:
-    def __init__(self, metadata: MetadataStore, artifacts: ArtifactStore, runner: Runner, *,
-                 work_root: Path, controllers: ControllerRegistry | None = None,
-                 poll_interval: float = 0.5, clock: Callable[[], float] = time.time) -> None:
+    def __init__(
+        self,
+        metadata: MetadataStore,
+        artifacts: ArtifactStore,
+        runner: Runner,
+        *,
+        work_root: Path,
+        controllers: ControllerRegistry | None = None,
+        poll_interval: float = 0.5,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
         self.metadata = metadata
         self.artifacts = artifacts
         self.runner = runner
@@ -103,8 +134,9 @@ class Engine:
         self.clock = clock
 
     # -- submit -----------------------------------------------------------------------------
-    def submit(self, workflow: Workflow, *, parameters: Mapping[str, str] | None = None,
-               source: str = "") -> RunRecord:
+    def submit(
+        self, workflow: Workflow, *, parameters: Mapping[str, str] | None = None, source: str = ""
+    ) -> RunRecord:
         workflow = apply_parameters(workflow, parameters or {}, source)
         meta = workflow.metadata
         name = meta.name or f"{meta.generate_name or 'workflow-'}{secrets.token_hex(3)[:5]}"
@@ -117,7 +149,9 @@ class Engine:
             created_at=self.clock(),
             manifest=workflow.dump(),
             source=source,
-            parameters={p.name: p.value for p in workflow.spec.arguments.parameters if p.value is not None},
+            parameters={
+                p.name: p.value for p in workflow.spec.arguments.parameters if p.value is not None
+            },
         )
         self.metadata.create_run(run)
         return run
@@ -130,14 +164,19 @@ class Engine:
         library = TemplateLibrary(workflow)
         globals_ = _globals(state.run, workflow)
         operator = Operator(state, library, globals_, clock=self.clock)
-        handles = {n.id: StepHandle.from_json(json.dumps(n.handle)) for n in state.nodes.values()
-                   if n.handle is not None and not n.phase.is_fulfilled}
+        handles = {
+            n.id: StepHandle.from_json(json.dumps(n.handle))
+            for n in state.nodes.values()
+            if n.handle is not None and not n.phase.is_fulfilled
+        }
         run = state.run
         if run.started_at is None:
             run.started_at = self.clock()
             run.phase = RunPhase.RUNNING
             state.run_dirty = True
-        deadline = parse_duration(workflow.spec.active_deadline_seconds, field="spec.activeDeadlineSeconds")
+        deadline = parse_duration(
+            workflow.spec.active_deadline_seconds, field="spec.activeDeadlineSeconds"
+        )
         while True:
             self._reconcile(state, operator, handles, deadline)
             if on_change is not None:
@@ -151,8 +190,13 @@ class Engine:
                 continue
             self.runner.wait(timeout)
 
-    def _reconcile(self, state: RunState, operator: Operator, handles: dict[str, StepHandle],
-                   deadline: float | None) -> None:
+    def _reconcile(
+        self,
+        state: RunState,
+        operator: Operator,
+        handles: dict[str, StepHandle],
+        deadline: float | None,
+    ) -> None:
         run = state.run
         for node_id in [n for n in handles]:
             node = state.nodes[node_id]
@@ -161,16 +205,26 @@ class Engine:
                 self._finish_pod(state, operator, node, status)
                 del handles[node_id]
         for node_id in [i for i in state.active if "resource" in state.nodes[i].extra]:
-            self.controllers.reconcile(state, state.nodes[node_id], operator, self._resource_context(state))
+            self.controllers.reconcile(
+                state, state.nodes[node_id], operator, self._resource_context(state)
+            )
         stop = self.metadata.stop_requested(run.id) if operator.stopping is None else None
-        if stop is None and deadline is not None and run.started_at is not None \
-                and self.clock() - run.started_at > deadline:
+        if (
+            stop is None
+            and deadline is not None
+            and run.started_at is not None
+            and self.clock() - run.started_at > deadline
+        ):
             stop = f"Workflow exceeded its deadline of {deadline:g}s (activeDeadlineSeconds)"
         if stop is not None and operator.stopping is None:
             operator.stopping = stop
-            for node_id, handle in handles.items():
+            for handle in handles.values():
                 self.runner.cancel(handle, stop)
-        operator.globals["workflow.duration"] = f"{self.clock() - (run.started_at or self.clock()):.3f}"
+            for node_id in [i for i in state.active if "resource" in state.nodes[i].extra]:
+                self.controllers.cancel(state, state.nodes[node_id], stop, self._resource_context(state))
+        operator.globals["workflow.duration"] = (
+            f"{self.clock() - (run.started_at or self.clock()):.3f}"
+        )
         operator.walk()
         self._derive_phase(state, operator)
         self.metadata.commit(state)
@@ -182,8 +236,14 @@ class Engine:
             self._launch(state, operator, node, handles, deadline)
         self.metadata.commit(state)
 
-    def _launch(self, state: RunState, operator: Operator, node: NodeRecord,
-                handles: dict[str, StepHandle], deadline: float | None) -> None:
+    def _launch(
+        self,
+        state: RunState,
+        operator: Operator,
+        node: NodeRecord,
+        handles: dict[str, StepHandle],
+        deadline: float | None,
+    ) -> None:
         run = state.run
         left = None
         if deadline is not None and run.started_at is not None and operator.stopping is None:
@@ -191,10 +251,18 @@ class Engine:
         try:
             template = finalize_template(node, operator.bound_template(node))
             if template.kind is TemplateKind.RESOURCE:
-                self.controllers.start(state, node, template, operator, self._resource_context(state))
+                self.controllers.start(
+                    state, node, template, operator, self._resource_context(state)
+                )
                 return
-            request = build_request(node, template, run_id=run.id, work_root=self.work_root,
-                                    store=self.artifacts, deadline_left=left)
+            request = build_request(
+                node,
+                template,
+                run_id=run.id,
+                work_root=self.work_root,
+                store=self.artifacts,
+                deadline_left=left,
+            )
             handle = self.runner.launch(request)
         except (PodSetupError, KubepipeError, OSError) as exc:
             state.transition(node, NodePhase.ERROR, "launch failed", str(exc))
@@ -204,17 +272,26 @@ class Engine:
         state.transition(node, NodePhase.RUNNING, "launched")
 
     def _resource_context(self, state: RunState) -> ResourceContext:
-        return ResourceContext(run_id=state.run.id, runner=self.runner, artifacts=self.artifacts,
-                               work_root=self.work_root, clock=self.clock)
+        return ResourceContext(
+            run_id=state.run.id,
+            runner=self.runner,
+            artifacts=self.artifacts,
+            work_root=self.work_root,
+            clock=self.clock,
+        )
 
-    def _finish_pod(self, state: RunState, operator: Operator, node: NodeRecord, status: StepStatus) -> None:
+    def _finish_pod(
+        self, state: RunState, operator: Operator, node: NodeRecord, status: StepStatus
+    ) -> None:
         template = finalize_template(node, operator.bound_template(node))
         try:
             store_logs(state, node, status, self.artifacts)
         except (KubepipeError, OSError) as exc:
             node.message = f"could not store logs: {exc}"
         succeeded = status.outcome is StepOutcome.EXITED and status.exit_code == 0
-        outputs, problems = collect_outputs(state, node, template, status, self.artifacts, strict=succeeded)
+        outputs, problems = collect_outputs(
+            state, node, template, status, self.artifacts, strict=succeeded
+        )
         node.outputs = outputs
         node.exit_code = status.exit_code
         phase, message = phase_for(status, problems)
@@ -231,7 +308,9 @@ class Engine:
         entry = state.nodes.get(run.entry_node_id) if run.entry_node_id else None
         exit_node = state.nodes.get(run.exit_node_id) if run.exit_node_id else None
         has_exit = operator.library.exit_template() is not None
-        phase = derive_run_phase(entry.phase if entry else None, exit_node.phase if exit_node else None, has_exit)
+        phase = derive_run_phase(
+            entry.phase if entry else None, exit_node.phase if exit_node else None, has_exit
+        )
         if phase is RunPhase.PENDING:
             phase = RunPhase.RUNNING
         if phase != run.phase:
@@ -242,8 +321,13 @@ class Engine:
                 run.message = self._message(state, entry, exit_node, operator)
                 run.outputs = {**run.outputs, **_entry_outputs(entry)}
 
-    def _message(self, state: RunState, entry: NodeRecord | None, exit_node: NodeRecord | None,
-                 operator: Operator) -> str:
+    def _message(
+        self,
+        state: RunState,
+        entry: NodeRecord | None,
+        exit_node: NodeRecord | None,
+        operator: Operator,
+    ) -> str:
         if operator.stopping is not None:
             return operator.stopping
         if entry is not None and entry.phase.is_failure:
@@ -262,15 +346,19 @@ def _entry_outputs(entry: NodeRecord | None) -> dict[str, object]:
     return out
 
 
-def stop_without_engine(metadata: MetadataStore, runner_kill: Callable[[dict[str, object]], None],
-                        run_ref: str, reason: str) -> RunRecord:
+def stop_without_engine(
+    metadata: MetadataStore,
+    runner_kill: Callable[[dict[str, object]], None],
+    run_ref: str,
+    reason: str,
+) -> RunRecord:
     """Finish a run nobody is executing: kill what its handles name and fail its open nodes."""
     state = metadata.load_state(run_ref)
     for node in state.nodes.values():
         if node.phase.is_fulfilled:
             continue
-        if node.handle is not None:
-            runner_kill(node.handle)
+        for handle in ([node.handle] if node.handle is not None else []) + process_handles(node):
+            runner_kill(handle)
         state.transition(node, NodePhase.FAILED, "stopped", reason)
     state.run.phase = RunPhase.FAILED
     state.run.message = reason
@@ -278,4 +366,3 @@ def stop_without_engine(metadata: MetadataStore, runner_kill: Callable[[dict[str
     state.run_dirty = True
     metadata.commit(state)
     return state.run
-

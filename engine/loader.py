@@ -30,7 +30,9 @@ Positions = dict[tuple[Any, ...], tuple[int, int]]
 
 def read_source(path_or_text: str | Path) -> tuple[str, str]:
     """Return (text, source label): a Path or an existing file name is read, else taken as YAML."""
-    if isinstance(path_or_text, Path) or ("\n" not in path_or_text and Path(path_or_text).is_file()):
+    if isinstance(path_or_text, Path) or (
+        "\n" not in path_or_text and Path(path_or_text).is_file()
+    ):
         path = Path(path_or_text)
         try:
             return path.read_text(encoding="utf-8"), str(path)
@@ -109,9 +111,7 @@ def _known_fields(model: Any, loc: tuple[Any, ...]) -> list[str]:
     for part in loc[:-1]:
         if isinstance(part, int):
             continue
-        field = next(
-            (f for n, f in current.model_fields.items() if (f.alias or n) == part), None
-        )
+        field = next((f for n, f in current.model_fields.items() if (f.alias or n) == part), None)
         if field is None:
             return []
         annotation = field.annotation
@@ -175,24 +175,40 @@ def load_manifest(path_or_text: str | Path) -> tuple[Manifest, str, Positions]:
     text, source = read_source(path_or_text)
     docs = parse_yaml(text, source)
     if not docs:
-        raise SpecError([Problem("the file holds no YAML document", hint="add a Workflow manifest")], source)
+        raise SpecError(
+            [Problem("the file holds no YAML document", hint="add a Workflow manifest")], source
+        )
     if len(docs) > 1:
         kinds = ", ".join(str(d.get("kind")) if isinstance(d, Mapping) else "?" for d, _ in docs)
         raise SpecError(
-            [Problem(f"the file holds {len(docs)} YAML documents ({kinds})",
-                     hint="kubepipe runs one workflow per file; split the documents")],
+            [
+                Problem(
+                    f"the file holds {len(docs)} YAML documents ({kinds})",
+                    hint="kubepipe runs one workflow per file; split the documents",
+                )
+            ],
             source,
         )
     doc, positions = docs[0]
     if not isinstance(doc, Mapping):
-        raise SpecError([Problem(f"a manifest must be a YAML mapping, got {type(doc).__name__}", line=1)], source)
+        raise SpecError(
+            [Problem(f"a manifest must be a YAML mapping, got {type(doc).__name__}", line=1)],
+            source,
+        )
     kind = doc.get("kind")
     model = _KINDS.get(str(kind))
     if model is None:
         line, column = positions.get(("kind",), (None, None))
         raise SpecError(
-            [Problem(f"unsupported kind {kind!r}", path="kind", line=line, column=column,
-                     hint=f"use one of {', '.join(sorted(_KINDS))} (apiVersion argoproj.io/v1alpha1)")],
+            [
+                Problem(
+                    f"unsupported kind {kind!r}",
+                    path="kind",
+                    line=line,
+                    column=column,
+                    hint=f"use one of {', '.join(sorted(_KINDS))} (apiVersion argoproj.io/v1alpha1)",
+                )
+            ],
             source,
         )
     try:

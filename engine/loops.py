@@ -26,11 +26,13 @@ def expand_loop(inv: _Invocation, scope: Scope) -> list[Any] | None:
         except ValueError:
             raise LoopError(
                 f"withParam value could not be parsed as a JSON list: {text[:200]!r} "
-                f"(task {inv.name!r}; produce a JSON list such as [\"a\", \"b\"])"
+                f'(task {inv.name!r}; produce a JSON list such as ["a", "b"])'
             ) from None
         if not isinstance(value, list):
-            raise LoopError(f"withParam value must be a JSON list, got {type(value).__name__}: "
-                            f"{text[:200]!r} (task {inv.name!r})")
+            raise LoopError(
+                f"withParam value must be a JSON list, got {type(value).__name__}: "
+                f"{text[:200]!r} (task {inv.name!r})"
+            )
         return value
     if inv.with_sequence is not None:
         return _sequence(inv, scope)
@@ -58,9 +60,15 @@ def _sequence(inv: _Invocation, scope: Scope) -> list[Any]:
         try:
             return int(text)
         except ValueError:
-            raise LoopError(f"withSequence.{field} must be an integer, got {text!r} (task {inv.name!r})") from None
+            raise LoopError(
+                f"withSequence.{field} must be an integer, got {text!r} (task {inv.name!r})"
+            ) from None
 
-    count, start, end = number("count", seq.count), number("start", seq.start), number("end", seq.end)
+    count, start, end = (
+        number("count", seq.count),
+        number("start", seq.start),
+        number("end", seq.end),
+    )
     if count is not None and end is not None:
         raise LoopError(f"withSequence takes count or end, not both (task {inv.name!r})")
     first = start or 0
@@ -80,4 +88,6 @@ def _printf(fmt: str, value: int) -> str:
     try:
         return fmt % value
     except (TypeError, ValueError):
-        raise LoopError(f"withSequence.format {fmt!r} is not a printf format for one integer") from None
+        raise LoopError(
+            f"withSequence.format {fmt!r} is not a printf format for one integer"
+        ) from None

@@ -49,8 +49,14 @@ _FULFILLED = _COMPLETED | {NodePhase.SKIPPED, NodePhase.OMITTED}
 
 TRANSITIONS: Mapping[NodePhase, frozenset[NodePhase]] = {
     NodePhase.PENDING: frozenset(
-        {NodePhase.RUNNING, NodePhase.SUCCEEDED, NodePhase.FAILED, NodePhase.ERROR,
-         NodePhase.SKIPPED, NodePhase.OMITTED}
+        {
+            NodePhase.RUNNING,
+            NodePhase.SUCCEEDED,
+            NodePhase.FAILED,
+            NodePhase.ERROR,
+            NodePhase.SKIPPED,
+            NodePhase.OMITTED,
+        }
     ),
     NodePhase.RUNNING: frozenset({NodePhase.SUCCEEDED, NodePhase.FAILED, NodePhase.ERROR}),
     NodePhase.SUCCEEDED: frozenset(),
@@ -108,7 +114,9 @@ def workflow_status_of(entry: NodePhase) -> RunPhase:
     return RunPhase.RUNNING
 
 
-def derive_run_phase(entry: NodePhase | None, on_exit: NodePhase | None, has_on_exit: bool) -> RunPhase:
+def derive_run_phase(
+    entry: NodePhase | None, on_exit: NodePhase | None, has_on_exit: bool
+) -> RunPhase:
     """The run's phase from its entry node and exit handler, as Argo's operator derives it.
 
     A failed entry keeps the run Failed/Error whatever the exit handler does; a succeeded entry

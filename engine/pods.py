@@ -59,18 +59,29 @@ def finalize_template(node: NodeRecord, template: Template) -> Template:
     values = _pod_values(node, template)
     body = template.dump()
     body.pop("inputs", None)
-    for alias in type(template).k8s_only_aliases():  # not applied locally, never substituted (metrics)
+    for alias in type(
+        template
+    ).k8s_only_aliases():  # not applied locally, never substituted (metrics)
         body.pop(alias, None)
     try:
-        filled = substitute_obj(body, values.get, expression_env=lambda: expand_env(values), strict=True)
+        filled = substitute_obj(
+            body, values.get, expression_env=lambda: expand_env(values), strict=True
+        )
     except ExpressionError as exc:
         raise PodSetupError(f"failed to resolve {exc}") from None
     filled["inputs"] = template.inputs.dump()
     return Template.model_validate(filled)
 
 
-def build_request(node: NodeRecord, template: Template, *, run_id: str, work_root: Path,
-                  store: ArtifactStore, deadline_left: float | None) -> StepRequest:
+def build_request(
+    node: NodeRecord,
+    template: Template,
+    *,
+    run_id: str,
+    work_root: Path,
+    store: ArtifactStore,
+    deadline_left: float | None,
+) -> StepRequest:
     """Everything the runner needs, with input artifacts fetched into the node's staging dir."""
     container = template.main_container
     base = work_root / run_id / node.id
@@ -97,16 +108,31 @@ def build_request(node: NodeRecord, template: Template, *, run_id: str, work_roo
         raise PodSetupError(str(exc)) from None
     if template.kind is TemplateKind.SCRIPT:
         argv = list(container.command or ["python"]) + [SCRIPT_PATH]
-    outputs = [p.value_from.path for p in template.outputs.parameters if p.value_from and p.value_from.path]
+    outputs = [
+        p.value_from.path for p in template.outputs.parameters if p.value_from and p.value_from.path
+    ]
     outputs += [a.path for a in template.outputs.artifacts if a.path]
-    return container_request(container, key=f"{run_id}/{node.id}", workdir=base / "pod", argv=argv,
-                             input_files=input_files, output_paths=outputs,
-                             deadline_seconds=_deadline(template, deadline_left))
+    return container_request(
+        container,
+        key=f"{run_id}/{node.id}",
+        workdir=base / "pod",
+        argv=argv,
+        input_files=input_files,
+        output_paths=outputs,
+        deadline_seconds=_deadline(template, deadline_left),
+    )
 
 
-def container_request(container: Container, *, key: str, workdir: Path, argv: list[str] | None = None,
-                      input_files: dict[str, Path] | None = None, output_paths: list[str] | tuple[str, ...] = (),
-                      deadline_seconds: float | None = None) -> StepRequest:
+def container_request(
+    container: Container,
+    *,
+    key: str,
+    workdir: Path,
+    argv: list[str] | None = None,
+    input_files: dict[str, Path] | None = None,
+    output_paths: list[str] | tuple[str, ...] = (),
+    deadline_seconds: float | None = None,
+) -> StepRequest:
     """One container as a runner request: argv (its command/args, or a known image's), env, limits.
 
     Shared by pod templates and by local controllers that run pods of their own (a Job's pods).
@@ -163,7 +189,9 @@ def _sub_path(name: str, art: dict[str, Any], dest: Path) -> Path:
         return dest
     chosen = (dest / sub_path).resolve()
     if not chosen.is_relative_to(dest.resolve()) or not chosen.exists():
-        raise PodSetupError(f"input artifact {name!r}: subPath {sub_path!r} is not inside the artifact")
+        raise PodSetupError(
+            f"input artifact {name!r}: subPath {sub_path!r} is not inside the artifact"
+        )
     return chosen
 
 
@@ -171,7 +199,7 @@ def _fetch_tree(prefix: str, dest: Path, store: ArtifactStore) -> bool:
     """A directory saved with `archive: none` (or a key prefix): every object below the prefix."""
     found = False
     for info in store.list(prefix + "/"):
-        relative = info.key[len(prefix) + 1:]
+        relative = info.key[len(prefix) + 1 :]
         target = dest / relative
         target.parent.mkdir(parents=True, exist_ok=True)
         store.get_file(info.key, target, expected_sha256=info.sha256)
@@ -186,7 +214,9 @@ def _limits(container: Container) -> ResourceLimits:
     try:
         return ResourceLimits(
             cpu=parse_quantity(cpu, field="resources.limits.cpu") if cpu is not None else None,
-            memory_bytes=int(parse_quantity(memory, field="resources.limits.memory")) if memory is not None else None,
+            memory_bytes=int(parse_quantity(memory, field="resources.limits.memory"))
+            if memory is not None
+            else None,
         )
     except ValueError as exc:
         raise PodSetupError(str(exc)) from None
@@ -195,8 +225,10 @@ def _limits(container: Container) -> ResourceLimits:
 def _deadline(template: Template, deadline_left: float | None) -> float | None:
     candidates = []
     try:
-        for field, value in (("activeDeadlineSeconds", template.active_deadline_seconds),
-                             ("timeout", template.timeout)):
+        for field, value in (
+            ("activeDeadlineSeconds", template.active_deadline_seconds),
+            ("timeout", template.timeout),
+        ):
             seconds = parse_duration(value, field=field)
             if seconds is not None:
                 candidates.append(seconds)
@@ -211,8 +243,13 @@ class OutputError(KubepipeError):
     """A declared output could not be collected."""
 
 
-def store_logs(state: RunState, node: NodeRecord, status: StepStatus, store: ArtifactStore,
-               container: str | None = None) -> None:
+def store_logs(
+    state: RunState,
+    node: NodeRecord,
+    status: StepStatus,
+    store: ArtifactStore,
+    container: str | None = None,
+) -> None:
     """Keep a step's stdout/stderr; `container` names one of a several-container pod's logs."""
     folder = f"logs/{container}" if container else "logs"
     for stream, path in (("stdout", status.stdout_path), ("stderr", status.stderr_path)):
@@ -234,8 +271,15 @@ def read_result(status: StepStatus) -> str | None:
     return trim_one_newline(data.decode("utf-8", errors="replace"))
 
 
-def collect_outputs(state: RunState, node: NodeRecord, template: Template, status: StepStatus,
-                    store: ArtifactStore, *, strict: bool) -> tuple[dict[str, Any], list[str]]:
+def collect_outputs(
+    state: RunState,
+    node: NodeRecord,
+    template: Template,
+    status: StepStatus,
+    store: ArtifactStore,
+    *,
+    strict: bool,
+) -> tuple[dict[str, Any], list[str]]:
     """Outputs from the collected files. Returns (outputs, problems); strict = the step succeeded."""
     outputs: dict[str, Any] = {}
     problems: list[str] = []
@@ -255,8 +299,10 @@ def collect_outputs(state: RunState, node: NodeRecord, template: Template, statu
             elif vf.default is not None:
                 value = vf.default
             elif strict:
-                problems.append(f"failed to read output parameter {p.name!r}: {vf.path} does not exist "
-                                "(write it, or give valueFrom.default)")
+                problems.append(
+                    f"failed to read output parameter {p.name!r}: {vf.path} does not exist "
+                    "(write it, or give valueFrom.default)"
+                )
         elif vf is not None and vf.default is not None:
             value = vf.default
         elif p.value is not None:
@@ -272,13 +318,21 @@ def collect_outputs(state: RunState, node: NodeRecord, template: Template, statu
         host = _collected(status, a.path)
         if host is None or not Path(host).exists():
             if strict and not a.optional:
-                problems.append(f"output artifact {a.name!r} not found at {a.path} "
-                                "(create it, or mark the artifact optional: true)")
+                problems.append(
+                    f"output artifact {a.name!r} not found at {a.path} "
+                    "(create it, or mark the artifact optional: true)"
+                )
             continue
         try:
-            artifacts[a.name] = _store_artifact(state, node, a.name, Path(host), store,
-                                                key=(a.s3 or {}).get("key"),
-                                                archive=a.archive.none is None if a.archive else True)
+            artifacts[a.name] = _store_artifact(
+                state,
+                node,
+                a.name,
+                Path(host),
+                store,
+                key=(a.s3 or {}).get("key"),
+                archive=a.archive.none is None if a.archive else True,
+            )
         except (KubepipeError, OSError) as exc:
             problems.append(f"failed to store output artifact {a.name!r}: {exc}")
     if artifacts:
@@ -294,12 +348,29 @@ def _collected(status: StepStatus, path: str) -> Path | None:
     return Path(found) if found is not None else None
 
 
-def _store_artifact(state: RunState, node: NodeRecord, name: str, host: Path, store: ArtifactStore,
-                    *, key: str | None, archive: bool) -> dict[str, Any]:
+def _store_artifact(
+    state: RunState,
+    node: NodeRecord,
+    name: str,
+    host: Path,
+    store: ArtifactStore,
+    *,
+    key: str | None,
+    archive: bool,
+) -> dict[str, Any]:
     if host.is_dir() and not archive:
-        return _store_tree(state, node, name, host, store, key=(key or f"{state.run.id}/{node.id}/{name}").strip("/"))
+        return _store_tree(
+            state,
+            node,
+            name,
+            host,
+            store,
+            key=(key or f"{state.run.id}/{node.id}/{name}").strip("/"),
+        )
     archived = host.is_dir()
-    key = key.strip("/") if key else f"{state.run.id}/{node.id}/{name}" + (".tgz" if archived else "")
+    key = (
+        key.strip("/") if key else f"{state.run.id}/{node.id}/{name}" + (".tgz" if archived else "")
+    )
     if archived:
         packed = host.with_name(host.name + ".tgz")
         pack_path(host, packed)
@@ -307,12 +378,21 @@ def _store_artifact(state: RunState, node: NodeRecord, name: str, host: Path, st
         packed.unlink()
     else:
         info = store.put_file(key, host)
-    state.add_artifact(ArtifactRecord(node.id, name, info.uri, info.sha256, info.size, archived, time.time()))
-    return {"key": info.key, "uri": info.uri, "sha256": info.sha256, "size": info.size, "archived": archived}
+    state.add_artifact(
+        ArtifactRecord(node.id, name, info.uri, info.sha256, info.size, archived, time.time())
+    )
+    return {
+        "key": info.key,
+        "uri": info.uri,
+        "sha256": info.sha256,
+        "size": info.size,
+        "archived": archived,
+    }
 
 
-def _store_tree(state: RunState, node: NodeRecord, name: str, host: Path, store: ArtifactStore,
-                *, key: str) -> dict[str, Any]:
+def _store_tree(
+    state: RunState, node: NodeRecord, name: str, host: Path, store: ArtifactStore, *, key: str
+) -> dict[str, Any]:
     """`archive: none` on a directory: one object per file below `key`, as Argo uploads it."""
     import hashlib
 
@@ -324,7 +404,9 @@ def _store_tree(state: RunState, node: NodeRecord, name: str, host: Path, store:
         manifest.update(f"{relative}:{info.sha256}\n".encode())
         total += info.size
     uri = store.uri_for(key)
-    state.add_artifact(ArtifactRecord(node.id, name, uri, manifest.hexdigest(), total, False, time.time()))
+    state.add_artifact(
+        ArtifactRecord(node.id, name, uri, manifest.hexdigest(), total, False, time.time())
+    )
     return {"key": key, "uri": uri, "sha256": None, "tree": True, "size": total, "archived": False}
 
 
@@ -333,7 +415,11 @@ def phase_for(status: StepStatus, problems: list[str]) -> tuple[NodePhase, str]:
     if outcome is StepOutcome.LAUNCH_FAILED:
         return NodePhase.ERROR, status.message
     if outcome is StepOutcome.LOST:
-        return NodePhase.ERROR, status.message or "the step's process was lost (engine restarted); its exit code is unknown"
+        return (
+            NodePhase.ERROR,
+            status.message
+            or "the step's process was lost (engine restarted); its exit code is unknown",
+        )
     if outcome is StepOutcome.DEADLINE_EXCEEDED:
         return NodePhase.FAILED, status.message or "Step exceeded its deadline"
     if outcome is StepOutcome.OOM_KILLED:

@@ -20,13 +20,21 @@ class RetryDecision:
     next_attempt_at: float = 0.0
 
 
-def decide_retry(strategy: RetryStrategy, attempts: list[NodeRecord], now: float,
-                 *, deadline_passed: bool = False) -> RetryDecision:
+def decide_retry(
+    strategy: RetryStrategy,
+    attempts: list[NodeRecord],
+    now: float,
+    *,
+    deadline_passed: bool = False,
+) -> RetryDecision:
     last = attempts[-1]
     if last.phase is NodePhase.SUCCEEDED or not last.phase.is_failure:
         return RetryDecision(True, last.phase, last.message)
-    policy = strategy.retry_policy or (RetryPolicy.ALWAYS if strategy.expression and strategy.retry_policy is None
-                                       else RetryPolicy.ON_FAILURE)
+    policy = strategy.retry_policy or (
+        RetryPolicy.ALWAYS
+        if strategy.expression and strategy.retry_policy is None
+        else RetryPolicy.ON_FAILURE
+    )
     retryable = (
         policy is RetryPolicy.ALWAYS
         or (policy is RetryPolicy.ON_FAILURE and last.phase is NodePhase.FAILED)
@@ -41,16 +49,20 @@ def decide_retry(strategy: RetryStrategy, attempts: list[NodeRecord], now: float
         try:
             limit = int(strategy.limit)
         except ValueError:
-            return RetryDecision(True, NodePhase.ERROR, f"retryStrategy.limit {strategy.limit!r} is not an integer")
+            return RetryDecision(
+                True, NodePhase.ERROR, f"retryStrategy.limit {strategy.limit!r} is not an integer"
+            )
         if len(attempts) > limit:
             return RetryDecision(True, last.phase, "No more retries left")
     if strategy.expression:
-        env = {"lastRetry": {
-            "exitCode": last.exit_code if last.exit_code is not None else -1,
-            "status": last.phase.value,
-            "duration": (last.finished_at or now) - (last.started_at or now),
-            "message": last.message,
-        }}
+        env = {
+            "lastRetry": {
+                "exitCode": last.exit_code if last.exit_code is not None else -1,
+                "status": last.phase.value,
+                "duration": (last.finished_at or now) - (last.started_at or now),
+                "message": last.message,
+            }
+        }
         try:
             if not evaluate_expr(strategy.expression, env):
                 return RetryDecision(True, last.phase, last.message)
@@ -77,4 +89,7 @@ def decide_retry(strategy: RetryStrategy, attempts: list[NodeRecord], now: float
 
 def _transient(message: str) -> bool:
     text = message.lower()
-    return any(s in text for s in ("transient", "connection reset", "timeout", "temporarily", "unavailable"))
+    return any(
+        s in text
+        for s in ("transient", "connection reset", "timeout", "temporarily", "unavailable")
+    )

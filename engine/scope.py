@@ -27,19 +27,25 @@ Lookup = Callable[[str], "NodeRecord | list[NodeRecord] | None"]
 class Scope:
     state: RunState
     globals: Mapping[str, str]
-    inputs: Mapping[str, Any] = field(default_factory=dict)  # {"parameters": {..}, "artifacts": {..}}
+    inputs: Mapping[str, Any] = field(
+        default_factory=dict
+    )  # {"parameters": {..}, "artifacts": {..}}
     prefix: str = "tasks"  # "tasks" in a DAG, "steps" in a steps template
     lookup: Lookup | None = None
     item: Any = _NO_ITEM
     extra: dict[str, str] = field(default_factory=dict)
 
     def with_item(self, item: Any) -> Scope:
-        return Scope(self.state, self.globals, self.inputs, self.prefix, self.lookup, item, dict(self.extra))
+        return Scope(
+            self.state, self.globals, self.inputs, self.prefix, self.lookup, item, dict(self.extra)
+        )
 
     def with_extra(self, **values: str) -> Scope:
         merged = dict(self.extra)
         merged.update(values)
-        return Scope(self.state, self.globals, self.inputs, self.prefix, self.lookup, self.item, merged)
+        return Scope(
+            self.state, self.globals, self.inputs, self.prefix, self.lookup, self.item, merged
+        )
 
     # -- parameters -----------------------------------------------------------------------
     def resolve(self, key: str) -> str | None:
@@ -70,7 +76,9 @@ class Scope:
     def _inputs(self, rest: str) -> str | None:
         params = self.inputs.get("parameters", {})
         if rest == "parameters":
-            return json.dumps([{"name": k, "value": v} for k, v in params.items()], separators=(",", ":"))
+            return json.dumps(
+                [{"name": k, "value": v} for k, v in params.items()], separators=(",", ":")
+            )
         kind, _, name = rest.partition(".")
         if kind == "parameters":
             return params.get(name)
@@ -214,9 +222,13 @@ def _aggregate(children: list[NodeRecord], attr: str) -> str | None:
     """Argo's fan-out aggregates: JSON lists over the Succeeded children, in index order."""
     done = [c for c in children if c.phase is NodePhase.SUCCEEDED]
     if attr == "outputs.result":
-        return json.dumps([json_value(c.outputs.get("result") or "") for c in done], separators=(",", ":"))
+        return json.dumps(
+            [json_value(c.outputs.get("result") or "") for c in done], separators=(",", ":")
+        )
     if attr == "outputs.parameters":
-        return json.dumps([dict(c.outputs.get("parameters", {})) for c in done], separators=(",", ":"))
+        return json.dumps(
+            [dict(c.outputs.get("parameters", {})) for c in done], separators=(",", ":")
+        )
     if attr.startswith("outputs.parameters."):
         name = attr.removeprefix("outputs.parameters.")
         values = [c.outputs.get("parameters", {}).get(name) for c in done]

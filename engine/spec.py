@@ -189,10 +189,23 @@ class EnvVar(_Spec):
 
 _CONTAINER_K8S_ONLY = frozenset(
     {
-        "env_from", "image_pull_policy", "lifecycle", "liveness_probe", "ports",
-        "readiness_probe", "resize_policy", "restart_policy", "security_context",
-        "startup_probe", "stdin", "stdin_once", "termination_message_path",
-        "termination_message_policy", "tty", "volume_devices", "volume_mounts",
+        "env_from",
+        "image_pull_policy",
+        "lifecycle",
+        "liveness_probe",
+        "ports",
+        "readiness_probe",
+        "resize_policy",
+        "restart_policy",
+        "security_context",
+        "startup_probe",
+        "stdin",
+        "stdin_once",
+        "termination_message_path",
+        "termination_message_policy",
+        "tty",
+        "volume_devices",
+        "volume_mounts",
         "mirror_volume_mounts",
     }
 )
@@ -308,9 +321,13 @@ class _Invocation(_Spec):
                 f"{self.name!r} must name exactly one of template, templateRef or inline "
                 f"(found {', '.join(to_camel(g) for g in given) or 'none'})"
             )
-        loops = [f for f in ("with_items", "with_param", "with_sequence") if getattr(self, f) is not None]
+        loops = [
+            f for f in ("with_items", "with_param", "with_sequence") if getattr(self, f) is not None
+        ]
         if len(loops) > 1:
-            raise ValueError(f"{self.name!r} may use only one of withItems, withParam, withSequence")
+            raise ValueError(
+                f"{self.name!r} may use only one of withItems, withParam, withSequence"
+            )
         return self
 
 
@@ -357,11 +374,27 @@ _KIND_FIELDS = {
 
 _TEMPLATE_K8S_ONLY = frozenset(
     {
-        "affinity", "archive_location", "automount_service_account_token", "executor",
-        "host_aliases", "init_containers", "node_selector", "pod_spec_patch",
-        "priority_class_name", "scheduler_name", "security_context", "service_account_name",
-        "sidecars", "tolerations", "volumes", "metadata", "metrics", "synchronization",
-        "annotations", "pod_resources", "resource_claims",
+        "affinity",
+        "archive_location",
+        "automount_service_account_token",
+        "executor",
+        "host_aliases",
+        "init_containers",
+        "node_selector",
+        "pod_spec_patch",
+        "priority_class_name",
+        "scheduler_name",
+        "security_context",
+        "service_account_name",
+        "sidecars",
+        "tolerations",
+        "volumes",
+        "metadata",
+        "metrics",
+        "synchronization",
+        "annotations",
+        "pod_resources",
+        "resource_claims",
     }
 )
 
@@ -445,14 +478,38 @@ class TemplateDefaults(Template):
 
 _WORKFLOW_K8S_ONLY = frozenset(
     {
-        "affinity", "archive_logs", "artifact_gc", "artifact_repository_ref",
-        "automount_service_account_token", "dns_config", "dns_policy", "executor",
-        "host_aliases", "host_network", "image_pull_secrets", "metrics", "node_selector",
-        "pod_disruption_budget", "pod_gc", "pod_metadata", "pod_priority_class_name",
-        "pod_spec_patch", "priority", "scheduler_name", "security_context",
-        "service_account_name", "tolerations", "ttl_strategy", "volume_claim_gc",
-        "volume_claim_templates", "volumes", "workflow_metadata", "synchronization",
-        "pod_resources", "resource_claims", "executor_plugins",
+        "affinity",
+        "archive_logs",
+        "artifact_gc",
+        "artifact_repository_ref",
+        "automount_service_account_token",
+        "dns_config",
+        "dns_policy",
+        "executor",
+        "host_aliases",
+        "host_network",
+        "image_pull_secrets",
+        "metrics",
+        "node_selector",
+        "pod_disruption_budget",
+        "pod_gc",
+        "pod_metadata",
+        "pod_priority_class_name",
+        "pod_spec_patch",
+        "priority",
+        "scheduler_name",
+        "security_context",
+        "service_account_name",
+        "tolerations",
+        "ttl_strategy",
+        "volume_claim_gc",
+        "volume_claim_templates",
+        "volumes",
+        "workflow_metadata",
+        "synchronization",
+        "pod_resources",
+        "resource_claims",
+        "executor_plugins",
     }
 )
 
@@ -556,8 +613,18 @@ class CronWorkflow(_Spec):
 
 Manifest = Union[Workflow, WorkflowTemplate, CronWorkflow]
 
-for _model in (_Invocation, DAGTask, WorkflowStep, Template, TemplateDefaults, WorkflowSpec,
-               Workflow, WorkflowTemplate, CronWorkflowSpec, CronWorkflow):
+for _model in (
+    _Invocation,
+    DAGTask,
+    WorkflowStep,
+    Template,
+    TemplateDefaults,
+    WorkflowSpec,
+    Workflow,
+    WorkflowTemplate,
+    CronWorkflowSpec,
+    CronWorkflow,
+):
     _model.model_rebuild(force=True)
 
 

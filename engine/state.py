@@ -159,7 +159,9 @@ class RunState:
             self.touch(parent)
         return node
 
-    def transition(self, node: NodeRecord, to: NodePhase, reason: str = "", message: str | None = None) -> None:
+    def transition(
+        self, node: NodeRecord, to: NodePhase, reason: str = "", message: str | None = None
+    ) -> None:
         """The choke point for phase changes: enforced, stamped and recorded."""
         if not can_transition(node.phase, to):
             raise IllegalTransition(node.name, node.phase.value, to.value)
@@ -186,7 +188,9 @@ class RunState:
         self.logs.append(record)
 
     def has_changes(self) -> bool:
-        return bool(self.new or self.dirty or self.events or self.artifacts or self.logs or self.run_dirty)
+        return bool(
+            self.new or self.dirty or self.events or self.artifacts or self.logs or self.run_dirty
+        )
 
     def clear_changes(self) -> None:
         self.new.clear()

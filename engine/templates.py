@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from engine.binding import ResolvedArgs, resolve_arguments
+from engine.phases import NodeType
 from engine.scope import Scope
 from engine.spec import Template, TemplateKind, Workflow, _Invocation
 
@@ -69,3 +70,15 @@ class TemplateLibrary:
             return self._inline[key]
         assert inv.template is not None, "validation rejects templateRef before the walk"
         return self._templates[inv.template]
+
+
+def node_type_for(template: Template) -> NodeType:
+    """The node a template call makes, named as Argo names node types."""
+    kind = template.kind
+    if kind is TemplateKind.DAG:
+        return NodeType.DAG
+    if kind is TemplateKind.STEPS:
+        return NodeType.STEPS
+    if kind is TemplateKind.SUSPEND:
+        return NodeType.SUSPEND
+    return NodeType.POD

@@ -26,8 +26,17 @@ _UNSUPPORTED_KINDS = {
     TemplateKind.CONTAINER_SET: "containerSet templates are not supported by the local engine yet",
 }
 _WORKFLOW_VARS = {
-    "name", "namespace", "uid", "serviceAccountName", "mainEntrypoint", "priority", "duration",
-    "status", "failures", "creationTimestamp", "scheduledTime",
+    "name",
+    "namespace",
+    "uid",
+    "serviceAccountName",
+    "mainEntrypoint",
+    "priority",
+    "duration",
+    "status",
+    "failures",
+    "creationTimestamp",
+    "scheduledTime",
 }
 _POD_VARS = {"pod.name", "node.name", "retries", "inputs.parameters"}
 _NODE_ATTRS = {"status", "id", "exitCode", "startedAt", "finishedAt", "ip", "hostNodeName"}
@@ -48,15 +57,19 @@ class _Checker:
             if loc[:end] in self.positions:
                 line, column = self.positions[loc[:end]]
                 break
-        self.problems.append(Problem(message, path=format_path(loc), line=line, column=column, hint=hint))
+        self.problems.append(
+            Problem(message, path=format_path(loc), line=line, column=column, hint=hint)
+        )
 
     # -- top level ------------------------------------------------------------------------
     def run(self) -> list[Problem]:
         spec = self.spec
         if spec.workflow_template_ref is not None:
-            self.add(("spec", "workflowTemplateRef"),
-                     "workflowTemplateRef needs a stored WorkflowTemplate, which the local engine does not have",
-                     "run the WorkflowTemplate file itself: kubepipe run template.yaml")
+            self.add(
+                ("spec", "workflowTemplateRef"),
+                "workflowTemplateRef needs a stored WorkflowTemplate, which the local engine does not have",
+                "run the WorkflowTemplate file itself: kubepipe run template.yaml",
+            )
             return self.problems
         seen: set[str] = set()
         for i, template in enumerate(spec.templates):
@@ -64,17 +77,30 @@ class _Checker:
             if not template.name:
                 self.add(loc + ("name",), "every template needs a name")
             elif template.name in seen:
-                self.add(loc + ("name",), f"template name {template.name!r} is used twice", "rename one of them")
+                self.add(
+                    loc + ("name",),
+                    f"template name {template.name!r} is used twice",
+                    "rename one of them",
+                )
             seen.add(template.name or "")
         if not spec.entrypoint:
-            self.add(("spec", "entrypoint"), "spec.entrypoint is missing",
-                     f"name the template to start with, one of: {', '.join(self.templates)}")
+            self.add(
+                ("spec", "entrypoint"),
+                "spec.entrypoint is missing",
+                f"name the template to start with, one of: {', '.join(self.templates)}",
+            )
         elif spec.entrypoint not in self.templates:
-            self.add(("spec", "entrypoint"), f"entrypoint {spec.entrypoint!r} is not a template",
-                     f"use one of: {', '.join(self.templates)}")
+            self.add(
+                ("spec", "entrypoint"),
+                f"entrypoint {spec.entrypoint!r} is not a template",
+                f"use one of: {', '.join(self.templates)}",
+            )
         if spec.on_exit and spec.on_exit not in self.templates:
-            self.add(("spec", "onExit"), f"onExit template {spec.on_exit!r} does not exist",
-                     f"use one of: {', '.join(self.templates)}")
+            self.add(
+                ("spec", "onExit"),
+                f"onExit template {spec.on_exit!r} does not exist",
+                f"use one of: {', '.join(self.templates)}",
+            )
         self.declared_params = {p.name for p in spec.arguments.parameters}
         for i, template in enumerate(spec.templates):
             self.check_template(template, ("spec", "templates", i))
@@ -85,18 +111,25 @@ class _Checker:
         if kind in _UNSUPPORTED_KINDS:
             self.add(loc + (kind.value,), _UNSUPPORTED_KINDS[kind])
             return
-        for group, arts in (("inputs", template.inputs.artifacts), ("outputs", template.outputs.artifacts)):
+        for group, arts in (
+            ("inputs", template.inputs.artifacts),
+            ("outputs", template.outputs.artifacts),
+        ):
             for j, art in enumerate(arts):
                 for location in _EXTERNAL_ARTIFACTS:
                     if getattr(art, location if location != "plugin" else "plugin") is not None:
-                        self.add(loc + (group, "artifacts", j, location),
-                                 f"artifact {art.name!r} uses an external {location} repository, "
-                                 "which the local engine cannot reach",
-                                 "pass it with `from`, `raw`, or an s3 `key` in the default repository")
+                        self.add(
+                            loc + (group, "artifacts", j, location),
+                            f"artifact {art.name!r} uses an external {location} repository, "
+                            "which the local engine cannot reach",
+                            "pass it with `from`, `raw`, or an s3 `key` in the default repository",
+                        )
                 if art.s3 is not None and set(art.s3) - {"key"}:
-                    self.add(loc + (group, "artifacts", j, "s3"),
-                             f"artifact {art.name!r} names its own S3 bucket/endpoint",
-                             "use a key-only s3 location (`s3: {key: ...}`) in the default repository")
+                    self.add(
+                        loc + (group, "artifacts", j, "s3"),
+                        f"artifact {art.name!r} names its own S3 bucket/endpoint",
+                        "use a key-only s3 location (`s3: {key: ...}`) in the default repository",
+                    )
         if kind is TemplateKind.DAG:
             self.check_dag(template, loc)
         elif kind is TemplateKind.STEPS:
@@ -108,21 +141,29 @@ class _Checker:
     # -- invocations -----------------------------------------------------------------------
     def check_invocation(self, inv: _Invocation, loc: tuple[Any, ...]) -> Template | None:
         if inv.template_ref is not None:
-            self.add(loc + ("templateRef",),
-                     f"templateRef {inv.template_ref.name}/{inv.template_ref.template} needs a stored "
-                     "WorkflowTemplate, which the local engine does not have",
-                     "copy the template into spec.templates and use `template:`")
+            self.add(
+                loc + ("templateRef",),
+                f"templateRef {inv.template_ref.name}/{inv.template_ref.template} needs a stored "
+                "WorkflowTemplate, which the local engine does not have",
+                "copy the template into spec.templates and use `template:`",
+            )
             return None
         if inv.inline is not None:
             self.check_template(inv.inline, loc + ("inline",))
             return inv.inline
         if inv.template not in self.templates:
-            self.add(loc + ("template",), f"{inv.name!r} calls template {inv.template!r}, which does not exist",
-                     f"use one of: {', '.join(self.templates)}")
+            self.add(
+                loc + ("template",),
+                f"{inv.name!r} calls template {inv.template!r}, which does not exist",
+                f"use one of: {', '.join(self.templates)}",
+            )
             return None
         for hook_name, hook in (inv.hooks or {}).items():
             if hook.template and hook.template not in self.templates:
-                self.add(loc + ("hooks", hook_name, "template"), f"hook template {hook.template!r} does not exist")
+                self.add(
+                    loc + ("hooks", hook_name, "template"),
+                    f"hook template {hook.template!r} does not exist",
+                )
         if inv.on_exit and inv.on_exit not in self.templates:
             self.add(loc + ("onExit",), f"onExit template {inv.on_exit!r} does not exist")
         return self.templates[inv.template]
@@ -137,17 +178,30 @@ class _Checker:
         for i, task in enumerate(tasks):
             tloc = loc + ("dag", "tasks", i)
             if task.name in by_name:
-                self.add(tloc + ("name",), f"task name {task.name!r} is used twice in DAG {template.name!r}")
+                self.add(
+                    tloc + ("name",),
+                    f"task name {task.name!r} is used twice in DAG {template.name!r}",
+                )
             by_name[task.name] = task
             if task.name[:1].isdigit():
-                self.add(tloc + ("name",), f"task name {task.name!r} starts with a digit",
-                         "depends expressions cannot name it; rename the task")
+                self.add(
+                    tloc + ("name",),
+                    f"task name {task.name!r} starts with a digit",
+                    "depends expressions cannot name it; rename the task",
+                )
             self.check_invocation(task, tloc)
             if task.depends is not None and task.dependencies is not None:
-                self.add(tloc, f"task {task.name!r} uses both depends and dependencies", "keep only depends")
+                self.add(
+                    tloc,
+                    f"task {task.name!r} uses both depends and dependencies",
+                    "keep only depends",
+                )
                 continue
-            text = task.depends if task.depends is not None else (
-                dependencies_to_depends(task.dependencies) if task.dependencies else None)
+            text = (
+                task.depends
+                if task.depends is not None
+                else (dependencies_to_depends(task.dependencies) if task.dependencies else None)
+            )
             if not text:
                 continue
             field = "depends" if task.depends is not None else "dependencies"
@@ -160,27 +214,43 @@ class _Checker:
                 if dep == task.name:
                     self.add(tloc + (field,), f"task {task.name!r} depends on itself")
                 elif dep not in names:
-                    self.add(tloc + (field,), f"task {task.name!r} depends on {dep!r}, which is not a task "
-                             f"of DAG {template.name!r}", f"tasks are: {', '.join(names)}")
+                    self.add(
+                        tloc + (field,),
+                        f"task {task.name!r} depends on {dep!r}, which is not a task "
+                        f"of DAG {template.name!r}",
+                        f"tasks are: {', '.join(names)}",
+                    )
                 else:
                     graph.add_edge(dep, task.name)
         if template.dag.target and "{{" not in template.dag.target:
             for target in template.dag.target.split():
                 if target not in names:
-                    self.add(loc + ("dag", "target"), f"target {target!r} is not a task of DAG {template.name!r}")
+                    self.add(
+                        loc + ("dag", "target"),
+                        f"target {target!r} is not a task of DAG {template.name!r}",
+                    )
         try:
             cycle = nx.find_cycle(graph)
         except nx.NetworkXNoCycle:
             cycle = None
         if cycle:
             path = " -> ".join([edge[0] for edge in cycle] + [cycle[0][0]])
-            self.add(loc + ("dag", "tasks"), f"dependency cycle in DAG {template.name!r}: {path}",
-                     "remove one of these dependencies")
+            self.add(
+                loc + ("dag", "tasks"),
+                f"dependency cycle in DAG {template.name!r}: {path}",
+                "remove one of these dependencies",
+            )
             return
         for i, task in enumerate(tasks):
             ancestors = nx.ancestors(graph, task.name) if task.name in graph else set()
-            self.check_call_placeholders(task, loc + ("dag", "tasks", i), template, "tasks",
-                                         allowed=ancestors, siblings=by_name)
+            self.check_call_placeholders(
+                task,
+                loc + ("dag", "tasks", i),
+                template,
+                "tasks",
+                allowed=ancestors,
+                siblings=by_name,
+            )
         self.check_parent_outputs(template, loc, "tasks", set(names), by_name)
 
     def check_steps(self, template: Template, loc: tuple[Any, ...]) -> None:
@@ -191,7 +261,9 @@ class _Checker:
             for s, step in enumerate(group):
                 sloc = loc + ("steps", g, s)
                 self.check_invocation(step, sloc)
-                self.check_call_placeholders(step, sloc, template, "steps", allowed=set(earlier), siblings=earlier)
+                self.check_call_placeholders(
+                    step, sloc, template, "steps", allowed=set(earlier), siblings=earlier
+                )
                 current[step.name] = step
             earlier.update(current)
         self.check_parent_outputs(template, loc, "steps", set(earlier), earlier)
@@ -208,12 +280,18 @@ class _Checker:
             self.add(loc + ("resource", "manifest"), f"resource manifest is not valid YAML: {exc}")
             return
         if not isinstance(manifest, dict) or "kind" not in manifest:
-            self.add(loc + ("resource", "manifest"), "resource manifest must be a mapping with apiVersion and kind")
+            self.add(
+                loc + ("resource", "manifest"),
+                "resource manifest must be a mapping with apiVersion and kind",
+            )
             return
         kind = f"{manifest.get('apiVersion')}/{manifest.get('kind')}"
         if self.known_kinds is not None and kind not in self.known_kinds:
-            self.add(loc + ("resource", "manifest"), f"no local controller for {kind}",
-                     f"the embedded engine runs: {', '.join(sorted(self.known_kinds)) or 'none'}")
+            self.add(
+                loc + ("resource", "manifest"),
+                f"no local controller for {kind}",
+                f"the embedded engine runs: {', '.join(sorted(self.known_kinds)) or 'none'}",
+            )
 
     # -- placeholders ----------------------------------------------------------------------
     def _refs(self, value: Any, loc: tuple[Any, ...]) -> Iterable[tuple[str, tuple[Any, ...]]]:
@@ -235,29 +313,54 @@ class _Checker:
             if len(parts) >= 3 and parts[1] == "parameters" and parts[2] != "json":
                 name = ".".join(parts[2:])
                 if name not in self.declared_params:
-                    self.add(loc, f"{{{{{ref}}}}} names workflow parameter {name!r}, which is not declared",
-                             "declare it in spec.arguments.parameters")
+                    self.add(
+                        loc,
+                        f"{{{{{ref}}}}} names workflow parameter {name!r}, which is not declared",
+                        "declare it in spec.arguments.parameters",
+                    )
                     return False
-            elif len(parts) >= 2 and parts[1] not in _WORKFLOW_VARS | {"parameters", "labels", "annotations", "outputs"}:
-                self.add(loc, f"unknown variable {{{{{ref}}}}}",
-                         f"workflow variables are: {', '.join(sorted(_WORKFLOW_VARS))}")
+            elif len(parts) >= 2 and parts[1] not in _WORKFLOW_VARS | {
+                "parameters",
+                "labels",
+                "annotations",
+                "outputs",
+            }:
+                self.add(
+                    loc,
+                    f"unknown variable {{{{{ref}}}}}",
+                    f"workflow variables are: {', '.join(sorted(_WORKFLOW_VARS))}",
+                )
                 return False
             return True
         if parts[0] in ("cronworkflow", "lastRetry") or ref in _POD_VARS:
             return True
         if parts[0] == "inputs" and len(parts) >= 3:
-            group = template.inputs.parameters if parts[1] == "parameters" else template.inputs.artifacts
+            group = (
+                template.inputs.parameters
+                if parts[1] == "parameters"
+                else template.inputs.artifacts
+            )
             if parts[1] in ("parameters", "artifacts"):
                 if parts[2] not in {p.name for p in group}:
-                    self.add(loc, f"{{{{{ref}}}}} refers to an input {template.name!r} does not declare",
-                             f"declare it in inputs.{parts[1]}")
+                    self.add(
+                        loc,
+                        f"{{{{{ref}}}}} refers to an input {template.name!r} does not declare",
+                        f"declare it in inputs.{parts[1]}",
+                    )
                     return False
                 return True
         if parts[0] == "outputs" and len(parts) == 4 and parts[3] == "path":
-            group = template.outputs.parameters if parts[1] == "parameters" else template.outputs.artifacts
+            group = (
+                template.outputs.parameters
+                if parts[1] == "parameters"
+                else template.outputs.artifacts
+            )
             if parts[2] not in {p.name for p in group}:
-                self.add(loc, f"{{{{{ref}}}}} refers to an output {template.name!r} does not declare",
-                         f"declare it in outputs.{parts[1]}")
+                self.add(
+                    loc,
+                    f"{{{{{ref}}}}} refers to an output {template.name!r} does not declare",
+                    f"declare it in outputs.{parts[1]}",
+                )
                 return False
             return True
         return None
@@ -265,7 +368,12 @@ class _Checker:
     def check_leaf_placeholders(self, template: Template, loc: tuple[Any, ...]) -> None:
         body = template.dump()
         ignored = type(template).k8s_only_aliases()
-        for key in ("dag", "steps", "inputs", *ignored):  # Kubernetes-only fields are not applied here
+        for key in (
+            "dag",
+            "steps",
+            "inputs",
+            *ignored,
+        ):  # Kubernetes-only fields are not applied here
             body.pop(key, None)
         if template.kind in (TemplateKind.DAG, TemplateKind.STEPS):
             body.pop("outputs", None)  # checked against the children by check_parent_outputs
@@ -273,14 +381,30 @@ class _Checker:
             if self._common(ref, template, where) is None:
                 if ref.split(".")[0] in ("steps", "tasks", "item"):
                     continue  # templates called from a loop or a retry may see these at run time
-                self.add(where, f"unknown variable {{{{{ref}}}}}", "check the spelling against docs/variables")
+                self.add(
+                    where,
+                    f"unknown variable {{{{{ref}}}}}",
+                    "check the spelling against docs/variables",
+                )
 
-    def check_call_placeholders(self, inv: _Invocation, loc: tuple[Any, ...], template: Template,
-                                prefix: str, *, allowed: set[str], siblings: dict[str, _Invocation]) -> None:
-        body = inv.model_dump(by_alias=True, exclude_none=True, mode="json", exclude={"inline", "name"})
-        looped = any(getattr(inv, f) is not None for f in ("with_items", "with_param", "with_sequence"))
+    def check_call_placeholders(
+        self,
+        inv: _Invocation,
+        loc: tuple[Any, ...],
+        template: Template,
+        prefix: str,
+        *,
+        allowed: set[str],
+        siblings: dict[str, _Invocation],
+    ) -> None:
+        body = inv.model_dump(
+            by_alias=True, exclude_none=True, mode="json", exclude={"inline", "name"}
+        )
+        looped = any(
+            getattr(inv, f) is not None for f in ("with_items", "with_param", "with_sequence")
+        )
         for ref, where in self._refs(body, loc):
-            if "hooks" in where[len(loc):] or "onExit" in where[len(loc):]:
+            if "hooks" in where[len(loc) :] or "onExit" in where[len(loc) :]:
                 # An exit hook runs after its own step/task: it may read that node's outputs.
                 allowed, siblings = allowed | {inv.name}, {**siblings, inv.name: inv}
             common = self._common(ref, template, where)
@@ -289,42 +413,76 @@ class _Checker:
             parts = ref.split(".")
             if parts[0] == "item":
                 if not looped:
-                    self.add(where, f"{{{{{ref}}}}} is used but {inv.name!r} has no withItems/withParam/withSequence")
+                    self.add(
+                        where,
+                        f"{{{{{ref}}}}} is used but {inv.name!r} has no withItems/withParam/withSequence",
+                    )
                 continue
             if parts[0] == prefix and len(parts) >= 2:
                 self.check_sibling_ref(ref, parts, where, inv.name, allowed, siblings, prefix)
                 continue
             if parts[0] in ("tasks", "steps"):
-                self.add(where, f"{{{{{ref}}}}}: use {prefix}.X in a {'DAG' if prefix == 'tasks' else 'steps'} template")
+                self.add(
+                    where,
+                    f"{{{{{ref}}}}}: use {prefix}.X in a {'DAG' if prefix == 'tasks' else 'steps'} template",
+                )
                 continue
-            self.add(where, f"unknown variable {{{{{ref}}}}}", "check the spelling against docs/variables")
+            self.add(
+                where,
+                f"unknown variable {{{{{ref}}}}}",
+                "check the spelling against docs/variables",
+            )
 
-    def check_sibling_ref(self, ref: str, parts: list[str], where: tuple[Any, ...], user: str,
-                          allowed: set[str], siblings: dict[str, _Invocation], prefix: str) -> None:
+    def check_sibling_ref(
+        self,
+        ref: str,
+        parts: list[str],
+        where: tuple[Any, ...],
+        user: str,
+        allowed: set[str],
+        siblings: dict[str, _Invocation],
+        prefix: str,
+    ) -> None:
         name = parts[1]
         if name == "name" and len(parts) == 2:
             return
         kind = "task" if prefix == "tasks" else "step"
         if name not in siblings and name not in allowed:
-            self.add(where, f"{{{{{ref}}}}} refers to {kind} {name!r}, which does not exist"
-                     + (" in an earlier step group" if prefix == "steps" else ""))
+            self.add(
+                where,
+                f"{{{{{ref}}}}} refers to {kind} {name!r}, which does not exist"
+                + (" in an earlier step group" if prefix == "steps" else ""),
+            )
             return
         if name not in allowed:
-            self.add(where, f"{kind} {user!r} uses {{{{{ref}}}}} but does not depend on {name!r}",
-                     f"add {name} to its depends" if prefix == "tasks" else "move it to a later step group")
+            self.add(
+                where,
+                f"{kind} {user!r} uses {{{{{ref}}}}} but does not depend on {name!r}",
+                f"add {name} to its depends"
+                if prefix == "tasks"
+                else "move it to a later step group",
+            )
             return
         self._check_output_name(ref, parts, where, siblings.get(name), kind)
 
-    def _check_output_name(self, ref: str, parts: list[str], where: tuple[Any, ...],
-                           inv: _Invocation | None, kind: str) -> None:
+    def _check_output_name(
+        self, ref: str, parts: list[str], where: tuple[Any, ...], inv: _Invocation | None, kind: str
+    ) -> None:
         rest = parts[2:]
         if len(rest) == 1 and rest[0] in _NODE_ATTRS:
             return
-        if len(rest) == 2 and rest[0] == "outputs" and rest[1] in ("result", "exitCode", "parameters", "artifacts"):
+        if (
+            len(rest) == 2
+            and rest[0] == "outputs"
+            and rest[1] in ("result", "exitCode", "parameters", "artifacts")
+        ):
             return
         if len(rest) != 3 or rest[0] != "outputs" or rest[1] not in ("parameters", "artifacts"):
-            self.add(where, f"unknown variable {{{{{ref}}}}}",
-                     f"{kind} outputs are outputs.result, outputs.parameters.NAME, outputs.artifacts.NAME")
+            self.add(
+                where,
+                f"unknown variable {{{{{ref}}}}}",
+                f"{kind} outputs are outputs.result, outputs.parameters.NAME, outputs.artifacts.NAME",
+            )
             return
         if inv is None or inv.template_ref is not None:
             return
@@ -333,23 +491,36 @@ class _Checker:
             return
         group = target.outputs.parameters if rest[1] == "parameters" else target.outputs.artifacts
         if rest[2] not in {p.name for p in group}:
-            self.add(where, f"{{{{{ref}}}}}: template {target.name!r} declares no output {rest[1][:-1]} "
-                     f"{rest[2]!r}", f"declared: {', '.join(p.name for p in group) or 'none'}")
+            self.add(
+                where,
+                f"{{{{{ref}}}}}: template {target.name!r} declares no output {rest[1][:-1]} "
+                f"{rest[2]!r}",
+                f"declared: {', '.join(p.name for p in group) or 'none'}",
+            )
 
-    def check_parent_outputs(self, template: Template, loc: tuple[Any, ...], prefix: str,
-                             names: set[str], siblings: dict[str, _Invocation]) -> None:
+    def check_parent_outputs(
+        self,
+        template: Template,
+        loc: tuple[Any, ...],
+        prefix: str,
+        names: set[str],
+        siblings: dict[str, _Invocation],
+    ) -> None:
         body = template.outputs.dump()
         for ref, where in self._refs(body, loc + ("outputs",)):
             if self._common(ref, template, where) is not None:
                 continue
             parts = ref.split(".")
             if parts[0] == prefix and len(parts) >= 2:
-                self.check_sibling_ref(ref, parts, where, template.name or "", names, siblings, prefix)
+                self.check_sibling_ref(
+                    ref, parts, where, template.name or "", names, siblings, prefix
+                )
             else:
                 self.add(where, f"unknown variable {{{{{ref}}}}}")
 
 
-def validate_workflow(wf: Workflow, positions: Positions | None = None,
-                      known_kinds: set[str] | None = None) -> list[Problem]:
+def validate_workflow(
+    wf: Workflow, positions: Positions | None = None, known_kinds: set[str] | None = None
+) -> list[Problem]:
     """Every problem that would stop `wf` from running; empty when it is runnable."""
     return _Checker(wf, positions or {}, known_kinds).run()

@@ -100,7 +100,9 @@ def tree_lines(state: RunState, now: float) -> list[str]:
         hidden = node.type is NodeType.STEP_GROUP
         if not hidden:
             branch = "" if depth == 0 else ("└─ " if last else "├─ ")
-            detail = node.message if node.phase.is_failure or node.phase is NodePhase.SKIPPED else ""
+            detail = (
+                node.message if node.phase.is_failure or node.phase is NodePhase.SKIPPED else ""
+            )
             name = node.display_name if depth else f"{node.display_name}"
             line = f"{prefix}{branch}{_SYMBOLS[node.phase]} {name}  {node.phase.value}  {_duration(node, state_now)}"
             if detail:

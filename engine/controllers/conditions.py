@@ -228,7 +228,9 @@ class _Parser:
         elif kind in ("=", "==", "!=", ">", "<"):
             values = (self.exact_value(),)
             if kind in (">", "<") and _parse_int(values[0]) is None:
-                raise ConditionError(f"for '>', '<' operators, the value must be an integer, got {values[0]!r}")
+                raise ConditionError(
+                    f"for '>', '<' operators, the value must be an integer, got {values[0]!r}"
+                )
         else:
             raise self.fail(lit, "in, notin, =, ==, !=, >, <")
         for value in values:
@@ -275,8 +277,10 @@ def _check_key(key: str) -> None:
     elif slash and (not prefix or len(prefix) > 253 or not _DNS_SUBDOMAIN.fullmatch(prefix)):
         problems.append("the part before '/' must be a lowercase DNS subdomain")
     if not name or len(name) > 63 or not _NAME.fullmatch(name):
-        problems.append("a key must be at most 63 characters of letters, digits, '-', '_' and '.', "
-                        "starting and ending with a letter or digit")
+        problems.append(
+            "a key must be at most 63 characters of letters, digits, '-', '_' and '.', "
+            "starting and ending with a letter or digit"
+        )
     if problems:
         raise ConditionError(f"invalid path {key!r}: {'; '.join(problems)}")
 
@@ -285,7 +289,8 @@ def _check_value(key: str, value: str) -> None:
     if len(value) > 63 or not _VALUE.fullmatch(value):
         raise ConditionError(
             f"invalid value {value!r} for {key!r}: a value must be at most 63 characters of letters, "
-            "digits, '-', '_' and '.', starting and ending with a letter or digit")
+            "digits, '-', '_' and '.', starting and ending with a letter or digit"
+        )
 
 
 @lru_cache(maxsize=256)

@@ -55,12 +55,16 @@ class JobSpecError(KubepipeError):
     """The Job manifest is not one the API server (or the local controller) would accept."""
 
 
-def _int(spec: dict[str, Any], field: str, default: int | None, minimum: int = 0, where: str = "spec") -> int | None:
+def _int(
+    spec: dict[str, Any], field: str, default: int | None, minimum: int = 0, where: str = "spec"
+) -> int | None:
     value = spec.get(field, default)
     if value is None:
         return None
     if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-        raise JobSpecError(f"{where}.{field}: Invalid value: {value!r}: must be an integer >= {minimum}")
+        raise JobSpecError(
+            f"{where}.{field}: Invalid value: {value!r}: must be an integer >= {minimum}"
+        )
     return value
 
 
@@ -69,15 +73,18 @@ class JobController:
     kind = "Job"
 
     # -- create -------------------------------------------------------------------------------
-    def start(self, state: RunState, node: NodeRecord, manifest: dict[str, Any],
-              ctx: ResourceContext) -> dict[str, Any]:
+    def start(
+        self, state: RunState, node: NodeRecord, manifest: dict[str, Any], ctx: ResourceContext
+    ) -> dict[str, Any]:
         obj = json.loads(json.dumps(manifest, default=str))  # a deep, JSON-clean copy
         containers = self._containers(obj)  # validates before anything runs
         spec = obj["spec"]
         spec.setdefault("backoffLimit", 6)
         if spec.get("completions") is None and spec.get("parallelism") not in (None, 1):
-            raise JobSpecError("spec.completions is not set but spec.parallelism is: work-queue Jobs "
-                               "are not supported by the local Job controller; set spec.completions")
+            raise JobSpecError(
+                "spec.completions is not set but spec.parallelism is: work-queue Jobs "
+                "are not supported by the local Job controller; set spec.completions"
+            )
         spec.setdefault("completions", 1)
         spec.setdefault("parallelism", 1)
         _int(spec, "backoffLimit", 6)
@@ -85,21 +92,34 @@ class JobController:
         _int(spec, "parallelism", 1)
         deadline = _int(spec, "activeDeadlineSeconds", None, minimum=1)
         if spec.get("suspend"):
-            raise JobSpecError("spec.suspend: true is not supported by the local Job controller "
-                               "(nothing would ever resume it)")
+            raise JobSpecError(
+                "spec.suspend: true is not supported by the local Job controller "
+                "(nothing would ever resume it)"
+            )
         meta = obj["metadata"]
-        uid = meta.setdefault("uid", str(uuid.uuid5(uuid.NAMESPACE_URL, f"kubepipe:{ctx.run_id}/{node.id}")))
+        uid = meta.setdefault(
+            "uid", str(uuid.uuid5(uuid.NAMESPACE_URL, f"kubepipe:{ctx.run_id}/{node.id}"))
+        )
         now = ctx.clock()
         meta.setdefault("creationTimestamp", k8s_time(now))
-        labels = {"batch.kubernetes.io/controller-uid": uid, "batch.kubernetes.io/job-name": meta["name"],
-                  "controller-uid": uid, "job-name": meta["name"]}
+        labels = {
+            "batch.kubernetes.io/controller-uid": uid,
+            "batch.kubernetes.io/job-name": meta["name"],
+            "controller-uid": uid,
+            "job-name": meta["name"],
+        }
         spec.setdefault("selector", {"matchLabels": {"batch.kubernetes.io/controller-uid": uid}})
         template_meta = spec["template"].setdefault("metadata", {}) or {}
         spec["template"]["metadata"] = template_meta
         template_meta["labels"] = {**(template_meta.get("labels") or {}), **labels}
         obj["status"] = {"startTime": k8s_time(now)}
-        node.extra["job"] = {"pods": [], "cancelled": None, "startedAt": now, "deadline": deadline,
-                             "containers": len(containers)}
+        node.extra["job"] = {
+            "pods": [],
+            "cancelled": None,
+            "startedAt": now,
+            "deadline": deadline,
+            "containers": len(containers),
+        }
         self._launch_pods(state, node, obj, ctx)
         self._count(state, node, obj)
         return obj
@@ -118,13 +138,19 @@ class JobController:
         restart = pod.get("restartPolicy")
         if restart not in ("Never", "OnFailure"):
             what = "Required value" if restart is None else f"Unsupported value: {restart!r}"
-            raise JobSpecError(f'spec.template.spec.restartPolicy: {what}: supported values: "OnFailure", "Never"')
+            raise JobSpecError(
+                f'spec.template.spec.restartPolicy: {what}: supported values: "OnFailure", "Never"'
+            )
         _int(pod, "activeDeadlineSeconds", None, minimum=1, where="spec.template.spec")
         if pod.get("initContainers"):
-            raise JobSpecError("spec.template.spec.initContainers are not supported by the local Job controller")
+            raise JobSpecError(
+                "spec.template.spec.initContainers are not supported by the local Job controller"
+            )
         raw = pod.get("containers")
         if not isinstance(raw, list) or not raw:
-            raise JobSpecError("spec.template.spec.containers: Required value: a Job's pod needs at least one container")
+            raise JobSpecError(
+                "spec.template.spec.containers: Required value: a Job's pod needs at least one container"
+            )
         containers: list[Container] = []
         seen: set[str] = set()
         for i, item in enumerate(raw):
@@ -152,8 +178,9 @@ class JobController:
         return containers
 
     # -- run ----------------------------------------------------------------------------------
-    def reconcile(self, state: RunState, node: NodeRecord, obj: dict[str, Any],
-                  ctx: ResourceContext) -> dict[str, Any]:
+    def reconcile(
+        self, state: RunState, node: NodeRecord, obj: dict[str, Any], ctx: ResourceContext
+    ) -> dict[str, Any]:
         book = node.extra["job"]
         multi = book.get("containers", 1) > 1
         for pod in book["pods"]:
@@ -166,37 +193,78 @@ class JobController:
             now = ctx.clock()
             deadline = book.get("deadline")
             if deadline is not None and now - book["startedAt"] >= deadline:
-                self._end(state, node, obj, ctx, "Failed", "DeadlineExceeded",
-                          "Job was active longer than specified deadline")
+                self._end(
+                    state,
+                    node,
+                    obj,
+                    ctx,
+                    "Failed",
+                    "DeadlineExceeded",
+                    "Job was active longer than specified deadline",
+                )
             elif failed > spec["backoffLimit"]:
-                self._end(state, node, obj, ctx, "Failed", "BackoffLimitExceeded",
-                          "Job has reached the specified backoff limit")
+                self._end(
+                    state,
+                    node,
+                    obj,
+                    ctx,
+                    "Failed",
+                    "BackoffLimitExceeded",
+                    "Job has reached the specified backoff limit",
+                )
             elif succeeded >= spec["completions"]:
                 status["completionTime"] = k8s_time(now)
-                self._end(state, node, obj, ctx, "Complete", "CompletionsReached",
-                          "Reached expected number of succeeded pods")
+                self._end(
+                    state,
+                    node,
+                    obj,
+                    ctx,
+                    "Complete",
+                    "CompletionsReached",
+                    "Reached expected number of succeeded pods",
+                )
         self._count(state, node, obj)
         return obj
 
-    def advance(self, state: RunState, node: NodeRecord, obj: dict[str, Any],
-                ctx: ResourceContext) -> dict[str, Any]:
+    def advance(
+        self, state: RunState, node: NodeRecord, obj: dict[str, Any], ctx: ResourceContext
+    ) -> dict[str, Any]:
         """Replace pods that ended, up to `parallelism` running and `completions` succeeded."""
-        if _terminal(obj.get("status") or {}) is None and node.extra["job"].get("cancelled") is None:
+        if (
+            _terminal(obj.get("status") or {}) is None
+            and node.extra["job"].get("cancelled") is None
+        ):
             self._launch_pods(state, node, obj, ctx)
             self._count(state, node, obj)
         return obj
 
-    def _end(self, state: RunState, node: NodeRecord, obj: dict[str, Any], ctx: ResourceContext,
-             kind: str, reason: str, message: str) -> None:
+    def _end(
+        self,
+        state: RunState,
+        node: NodeRecord,
+        obj: dict[str, Any],
+        ctx: ResourceContext,
+        kind: str,
+        reason: str,
+        message: str,
+    ) -> None:
         now = k8s_time(ctx.clock())
-        obj["status"].setdefault("conditions", []).append({
-            "type": kind, "status": "True", "reason": reason, "message": message,
-            "lastProbeTime": now, "lastTransitionTime": now,
-        })
+        obj["status"].setdefault("conditions", []).append(
+            {
+                "type": kind,
+                "status": "True",
+                "reason": reason,
+                "message": message,
+                "lastProbeTime": now,
+                "lastTransitionTime": now,
+            }
+        )
         if kind == "Failed":
             self._stop_pods(state, node, ctx, f"Job {obj['metadata']['name']} failed: {reason}")
 
-    def _launch_pods(self, state: RunState, node: NodeRecord, obj: dict[str, Any], ctx: ResourceContext) -> None:
+    def _launch_pods(
+        self, state: RunState, node: NodeRecord, obj: dict[str, Any], ctx: ResourceContext
+    ) -> None:
         book = node.extra["job"]
         spec = obj["spec"]
         succeeded, _, active = self._count(state, node, obj)
@@ -209,18 +277,32 @@ class JobController:
         for _ in range(max(want, 0)):
             self._launch_pod(state, node, obj, ctx, left)
 
-    def _launch_pod(self, state: RunState, node: NodeRecord, obj: dict[str, Any], ctx: ResourceContext,
-                    deadline_left: float | None) -> None:
+    def _launch_pod(
+        self,
+        state: RunState,
+        node: NodeRecord,
+        obj: dict[str, Any],
+        ctx: ResourceContext,
+        deadline_left: float | None,
+    ) -> None:
         book = node.extra["job"]
         index = len(book["pods"])
         job_name = obj["metadata"]["name"]
         pod_name = f"{job_name}-{name_suffix(f'{node.id}/{index}')}"
         pod_spec = obj["spec"]["template"]["spec"]
-        child = state.create(f"{node.name}.{job_name}-{index}", pod_name, NodeType.POD, parent=node,
-                             reason=f"Job {job_name} created pod {pod_name}", attempt=index)
+        child = state.create(
+            f"{node.name}.{job_name}-{index}",
+            pod_name,
+            NodeType.POD,
+            parent=node,
+            reason=f"Job {job_name} created pod {pod_name}",
+            attempt=index,
+        )
         containers: list[dict[str, Any]] = []
         child.extra.update(pod={"name": pod_name, "job": job_name}, containers=containers)
-        deadlines = [d for d in (pod_spec.get("activeDeadlineSeconds"), deadline_left) if d is not None]
+        deadlines = [
+            d for d in (pod_spec.get("activeDeadlineSeconds"), deadline_left) if d is not None
+        ]
         pod: dict[str, Any] = {"node": child.id, "done": False}
         book["pods"].append(pod)
         base = ctx.work_root / ctx.run_id / child.id
@@ -228,23 +310,41 @@ class JobController:
             for item in pod_spec["containers"]:
                 container = Container.model_validate(item)
                 request = container_request(
-                    container, key=f"{ctx.run_id}/{child.id}/{container.name}", workdir=base / str(container.name),
-                    deadline_seconds=min(deadlines) if deadlines else None)
+                    container,
+                    key=f"{ctx.run_id}/{child.id}/{container.name}",
+                    workdir=base / str(container.name),
+                    deadline_seconds=min(deadlines) if deadlines else None,
+                )
                 handle = ctx.runner.launch(request)
-                containers.append({"name": container.name, "handle": json.loads(handle.to_json()), "done": False})
+                containers.append(
+                    {"name": container.name, "handle": json.loads(handle.to_json()), "done": False}
+                )
         except (KubepipeError, ValueError, OSError, RuntimeError) as exc:
             for c in containers:
-                ctx.runner.cancel(StepHandle.from_json(json.dumps(c["handle"])), "pod could not start")
+                ctx.runner.cancel(
+                    StepHandle.from_json(json.dumps(c["handle"])), "pod could not start"
+                )
             if not containers:
                 pod["done"] = True
                 pod["phase"] = NodePhase.ERROR.value
-                state.transition(child, NodePhase.ERROR, "launch failed", f"pod {pod_name} could not start: {exc}")
+                state.transition(
+                    child,
+                    NodePhase.ERROR,
+                    "launch failed",
+                    f"pod {pod_name} could not start: {exc}",
+                )
                 return
             pod["error"] = f"pod {pod_name} could not start: {exc}"
         state.transition(child, NodePhase.RUNNING, "launched")
 
-    def _poll_pod(self, state: RunState, node: NodeRecord, pod: dict[str, Any], ctx: ResourceContext,
-                  multi: bool) -> None:
+    def _poll_pod(
+        self,
+        state: RunState,
+        node: NodeRecord,
+        pod: dict[str, Any],
+        ctx: ResourceContext,
+        multi: bool,
+    ) -> None:
         child = state.nodes[pod["node"]]
         containers = child.extra["containers"]
         for c in containers:
@@ -254,7 +354,9 @@ class JobController:
             if status is None:
                 continue
             try:
-                store_logs(state, child, status, ctx.artifacts, container=c["name"] if multi else None)
+                store_logs(
+                    state, child, status, ctx.artifacts, container=c["name"] if multi else None
+                )
             except (KubepipeError, OSError) as exc:
                 c["logError"] = f"could not store logs: {exc}"
             phase, message = phase_for(status, [])
@@ -269,14 +371,19 @@ class JobController:
         elif failed:
             worst = next((c for c in failed if c["phase"] == NodePhase.FAILED.value), failed[0])
             phase = NodePhase(worst["phase"])
-            message = worst["message"] if not multi else f"container {worst['name']}: {worst['message']}"
-        child.exit_code = next((c["exitCode"] for c in failed if c.get("exitCode")), None) \
-            if failed else 0
+            message = (
+                worst["message"] if not multi else f"container {worst['name']}: {worst['message']}"
+            )
+        child.exit_code = (
+            next((c["exitCode"] for c in failed if c.get("exitCode")), None) if failed else 0
+        )
         pod["done"] = True
         pod["phase"] = phase.value
         state.transition(child, phase, "pod ended", message)
 
-    def _count(self, state: RunState, node: NodeRecord, obj: dict[str, Any]) -> tuple[int, int, int]:
+    def _count(
+        self, state: RunState, node: NodeRecord, obj: dict[str, Any]
+    ) -> tuple[int, int, int]:
         """(succeeded, failed, active) from the pods, written into `status` as the API shows them."""
         pods = node.extra["job"]["pods"]
         succeeded = sum(1 for p in pods if p["done"] and p["phase"] == NodePhase.SUCCEEDED.value)
@@ -310,7 +417,9 @@ class JobController:
             state.touch(node)
         self._stop_pods(state, node, ctx, reason)
 
-    def _stop_pods(self, state: RunState, node: NodeRecord, ctx: ResourceContext, reason: str) -> None:
+    def _stop_pods(
+        self, state: RunState, node: NodeRecord, ctx: ResourceContext, reason: str
+    ) -> None:
         for pod in node.extra["job"]["pods"]:
             if not pod["done"]:
                 for handle in process_handles(state.nodes[pod["node"]]):
@@ -322,4 +431,3 @@ def _terminal(status: dict[str, Any]) -> dict[str, Any] | None:
         if cond.get("type") in ("Complete", "Failed") and cond.get("status") == "True":
             return cond
     return None
-

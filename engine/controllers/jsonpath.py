@@ -78,12 +78,15 @@ def _unescape_text(body: str) -> str:
 def _as_path(expr: str, template: str) -> str:
     word = expr.split(None, 1)[0] if expr else ""
     if word in ("range", "end"):
-        raise JSONPathError(f"jsonPath {template!r}: `{word}` is not supported locally; "
-                            "select the values directly, e.g. {.items[*].metadata.name}")
+        raise JSONPathError(
+            f"jsonPath {template!r}: `{word}` is not supported locally; "
+            "select the values directly, e.g. {.items[*].metadata.name}"
+        )
     if not expr:
         raise JSONPathError(f"jsonPath {template!r}: empty expression '{{}}'")
     path = _ESCAPED_NAME.sub(
-        lambda m: "['" + re.sub(r"\\(.)", r"\1", m.group(1)).replace("'", "\\'") + "']", expr)
+        lambda m: "['" + re.sub(r"\\(.)", r"\1", m.group(1)).replace("'", "\\'") + "']", expr
+    )
     if path.startswith(("$", "@")):
         return "$" + path[1:]
     if path.startswith((".", "[")):

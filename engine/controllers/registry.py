@@ -58,17 +58,23 @@ class LocalController(Protocol):
     api_version: str
     kind: str
 
-    def start(self, state: RunState, node: NodeRecord, manifest: dict[str, Any], ctx: ResourceContext) -> dict[str, Any]:
+    def start(
+        self, state: RunState, node: NodeRecord, manifest: dict[str, Any], ctx: ResourceContext
+    ) -> dict[str, Any]:
         """Create the object's work (processes, child nodes); return the object as created.
 
         `manifest` already has `metadata.name` and `metadata.namespace`. Validate everything
         before starting anything: an exception here makes the step Error.
         """
 
-    def reconcile(self, state: RunState, node: NodeRecord, obj: dict[str, Any], ctx: ResourceContext) -> dict[str, Any]:
+    def reconcile(
+        self, state: RunState, node: NodeRecord, obj: dict[str, Any], ctx: ResourceContext
+    ) -> dict[str, Any]:
         """Observe the object's work (collect what ended) and return it with its `status` updated."""
 
-    def advance(self, state: RunState, node: NodeRecord, obj: dict[str, Any], ctx: ResourceContext) -> dict[str, Any]:
+    def advance(
+        self, state: RunState, node: NodeRecord, obj: dict[str, Any], ctx: ResourceContext
+    ) -> dict[str, Any]:
         """Start the work the object still needs (e.g. replace a failed pod) and return it.
 
         Called after `reconcile` only when the step's conditions have not decided it, so a
@@ -99,8 +105,14 @@ class ControllerRegistry:
         return self._controllers.get((api_version, kind))
 
     # -- create -------------------------------------------------------------------------------
-    def start(self, state: RunState, node: NodeRecord, template: Template, operator: Operator,
-              ctx: ResourceContext) -> None:
+    def start(
+        self,
+        state: RunState,
+        node: NodeRecord,
+        template: Template,
+        operator: Operator,
+        ctx: ResourceContext,
+    ) -> None:
         import yaml
 
         from engine.controllers.conditions import parse_condition
@@ -112,25 +124,32 @@ class ControllerRegistry:
         if action not in _CREATE_ACTIONS:
             raise KubepipeError(
                 f"resource action {action!r} is not supported by the local engine, which runs objects it "
-                f"creates itself: use action: create (or apply)")
+                f"creates itself: use action: create (or apply)"
+            )
         if resource.manifest_from is not None:
-            raise KubepipeError("resource manifestFrom is not supported by the local engine; inline the "
-                                "object as `manifest`")
+            raise KubepipeError(
+                "resource manifestFrom is not supported by the local engine; inline the "
+                "object as `manifest`"
+            )
         try:
             manifest = yaml.safe_load(resource.manifest or "")
         except yaml.YAMLError as exc:
             raise KubepipeError(f"resource manifest is not valid YAML: {exc}") from None
         if not isinstance(manifest, dict):
             raise KubepipeError("resource manifest must be a YAML mapping with apiVersion and kind")
-        manifest = json.loads(json.dumps(manifest, default=str))  # YAML dates become strings, as in JSON
+        manifest = json.loads(
+            json.dumps(manifest, default=str)
+        )  # YAML dates become strings, as in JSON
         controller = self.lookup(str(manifest.get("apiVersion")), str(manifest.get("kind")))
         if controller is None:
             raise KubepipeError(
                 f"no local controller for {manifest.get('apiVersion')}/{manifest.get('kind')}; "
                 f"the embedded engine runs: {', '.join(self.kinds()) or 'none'}"
             )
-        for which, text in (("successCondition", resource.success_condition),
-                            ("failureCondition", resource.failure_condition)):
+        for which, text in (
+            ("successCondition", resource.success_condition),
+            ("failureCondition", resource.failure_condition),
+        ):
             if text and text.strip():
                 try:
                     parse_condition(text)
@@ -139,8 +158,10 @@ class ControllerRegistry:
         for p in template.outputs.parameters:
             vf = p.value_from
             if vf is not None and vf.jq_filter:
-                raise KubepipeError(f"output parameter {p.name!r}: jqFilter outputs are not supported locally; "
-                                    "use jsonPath (e.g. jsonPath: '{.status.succeeded}')")
+                raise KubepipeError(
+                    f"output parameter {p.name!r}: jqFilter outputs are not supported locally; "
+                    "use jsonPath (e.g. jsonPath: '{.status.succeeded}')"
+                )
             if vf is not None and vf.json_path:
                 try:
                     render({}, vf.json_path)
@@ -151,8 +172,16 @@ class ControllerRegistry:
             run = state.run
             refs = manifest["metadata"].setdefault("ownerReferences", []) or []
             manifest["metadata"]["ownerReferences"] = refs
-            refs.append({"apiVersion": "argoproj.io/v1alpha1", "kind": "Workflow", "name": run.name,
-                         "uid": run.uid, "controller": True, "blockOwnerDeletion": True})
+            refs.append(
+                {
+                    "apiVersion": "argoproj.io/v1alpha1",
+                    "kind": "Workflow",
+                    "name": run.name,
+                    "uid": run.uid,
+                    "controller": True,
+                    "blockOwnerDeletion": True,
+                }
+            )
         node.extra["resourceStep"] = {
             "action": action,
             "successCondition": resource.success_condition,
@@ -163,13 +192,26 @@ class ControllerRegistry:
         }
         try:
             node.extra["resource"] = controller.start(state, node, manifest, ctx)
-        except (TypeError, KeyError, AttributeError, ValueError) as exc:  # a manifest of the wrong shape
-            raise KubepipeError(f"local {manifest['kind']} controller could not create the object: {exc!r}") from None
+        except (
+            TypeError,
+            KeyError,
+            AttributeError,
+            ValueError,
+        ) as exc:  # a manifest of the wrong shape
+            raise KubepipeError(
+                f"local {manifest['kind']} controller could not create the object: {exc!r}"
+            ) from None
         meta = node.extra["resource"]["metadata"]
-        state.transition(node, NodePhase.RUNNING, "resource created",
-                         f"{manifest['kind']} {meta['namespace']}/{meta['name']} created")
+        state.transition(
+            node,
+            NodePhase.RUNNING,
+            "resource created",
+            f"{manifest['kind']} {meta['namespace']}/{meta['name']} created",
+        )
 
-    def _name(self, state: RunState, node: NodeRecord, manifest: dict[str, Any], action: str) -> None:
+    def _name(
+        self, state: RunState, node: NodeRecord, manifest: dict[str, Any], action: str
+    ) -> None:
         """metadata.name (from generateName as the API server makes it) and namespace; unique in the run."""
         meta = manifest.get("metadata")
         if meta is None:
@@ -177,35 +219,60 @@ class ControllerRegistry:
         if not isinstance(meta, dict):
             raise KubepipeError("resource manifest: metadata must be a mapping")
         if not meta.get("name"):
-            meta["name"] = f"{meta['generateName']}{name_suffix(node.id)}" if meta.get("generateName") else node.id
+            meta["name"] = (
+                f"{meta['generateName']}{name_suffix(node.id)}"
+                if meta.get("generateName")
+                else node.id
+            )
         meta.setdefault("namespace", state.run.namespace)
         name = meta["name"] = str(meta["name"])
         if len(name) > _DNS_SUBDOMAIN_MAX or not re.fullmatch(
-                r"[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*", name):
-            raise KubepipeError(f"metadata.name: Invalid value: {name!r}: a lowercase RFC 1123 subdomain must "
-                                "consist of lower case alphanumeric characters, '-' or '.', and must start "
-                                "and end with an alphanumeric character")
+            r"[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*", name
+        ):
+            raise KubepipeError(
+                f"metadata.name: Invalid value: {name!r}: a lowercase RFC 1123 subdomain must "
+                "consist of lower case alphanumeric characters, '-' or '.', and must start "
+                "and end with an alphanumeric character"
+            )
         kind = (manifest.get("apiVersion"), manifest.get("kind"), meta["namespace"], name)
         for other in state.nodes.values():
             obj = other.extra.get("resource") if other.id != node.id else None
-            if obj and (obj.get("apiVersion"), obj.get("kind"), obj["metadata"].get("namespace"),
-                        obj["metadata"].get("name")) == kind:
-                what = ("already exists" if action == "create" else
-                        "already exists, and applying changes to an object is not supported locally")
+            if (
+                obj
+                and (
+                    obj.get("apiVersion"),
+                    obj.get("kind"),
+                    obj["metadata"].get("namespace"),
+                    obj["metadata"].get("name"),
+                )
+                == kind
+            ):
+                what = (
+                    "already exists"
+                    if action == "create"
+                    else "already exists, and applying changes to an object is not supported locally"
+                )
                 raise KubepipeError(
                     f"{manifest['kind']} {meta['namespace']}/{name} {what} (created by "
-                    f"{other.display_name!r} in this run); use metadata.generateName for a fresh name")
+                    f"{other.display_name!r} in this run); use metadata.generateName for a fresh name"
+                )
 
     # -- run ----------------------------------------------------------------------------------
-    def reconcile(self, state: RunState, node: NodeRecord, operator: Operator, ctx: ResourceContext) -> None:
+    def reconcile(
+        self, state: RunState, node: NodeRecord, operator: Operator, ctx: ResourceContext
+    ) -> None:
         """Advance a running resource node; conditions and jsonPath outputs decide its end."""
         if node.phase.is_fulfilled:
             return
         obj = node.extra["resource"]
         controller = self.lookup(str(obj.get("apiVersion")), str(obj.get("kind")))
         if controller is None:  # a run recorded by an engine that had this kind
-            state.transition(node, NodePhase.ERROR, "no controller",
-                             f"no local controller for {obj.get('apiVersion')}/{obj.get('kind')}")
+            state.transition(
+                node,
+                NodePhase.ERROR,
+                "no controller",
+                f"no local controller for {obj.get('apiVersion')}/{obj.get('kind')}",
+            )
             return
         before = json.dumps(obj, sort_keys=True)
         verdict = node.extra.get("verdict")
@@ -219,8 +286,15 @@ class ControllerRegistry:
         except (KubepipeError, OSError, ValueError) as exc:
             # A controller that cannot observe its work cannot be waited for: stop it and end here.
             controller.cancel(state, node, f"local {obj.get('kind')} controller failed", ctx)
-            self._finish(state, node, operator, {"phase": NodePhase.ERROR.value,
-                                                 "message": f"local {obj.get('kind')} controller: {exc}"})
+            self._finish(
+                state,
+                node,
+                operator,
+                {
+                    "phase": NodePhase.ERROR.value,
+                    "message": f"local {obj.get('kind')} controller: {exc}",
+                },
+            )
             return
         if json.dumps(obj, sort_keys=True) != before:
             state.touch(node)
@@ -230,7 +304,9 @@ class ControllerRegistry:
             if node.extra.get("verdict") is None:
                 node.extra["verdict"] = verdict
                 state.touch(node)
-                controller.cancel(state, node, verdict["message"] or f"{obj.get('kind')} step finished", ctx)
+                controller.cancel(
+                    state, node, verdict["message"] or f"{obj.get('kind')} step finished", ctx
+                )
             return
         self._finish(state, node, operator, verdict)
 
@@ -247,7 +323,9 @@ class ControllerRegistry:
         if controller is not None:
             controller.cancel(state, node, reason, ctx)
 
-    def _judge(self, node: NodeRecord, obj: dict[str, Any], controller: LocalController) -> dict[str, Any] | None:
+    def _judge(
+        self, node: NodeRecord, obj: dict[str, Any], controller: LocalController
+    ) -> dict[str, Any] | None:
         from engine.controllers.conditions import parse_condition
 
         step = node.extra.get("resourceStep", {})
@@ -273,8 +351,10 @@ class ControllerRegistry:
                 phase = NodePhase.SUCCEEDED
             elif outcome is not None:  # done and successful, yet the condition never held
                 phase = NodePhase.FAILED
-                message = (f"{obj.get('kind')} completed but successCondition '{success}' did not match "
-                           "(it can no longer change)")
+                message = (
+                    f"{obj.get('kind')} completed but successCondition '{success}' did not match "
+                    "(it can no longer change)"
+                )
         if phase is None:
             return None
         outputs, problems = self._outputs(node, obj, strict=phase is NodePhase.SUCCEEDED)
@@ -282,7 +362,9 @@ class ControllerRegistry:
             phase, message = NodePhase.ERROR, "; ".join(problems)
         return {"phase": phase.value, "message": message, "outputs": outputs}
 
-    def _outputs(self, node: NodeRecord, obj: dict[str, Any], *, strict: bool) -> tuple[dict[str, Any], list[str]]:
+    def _outputs(
+        self, node: NodeRecord, obj: dict[str, Any], *, strict: bool
+    ) -> tuple[dict[str, Any], list[str]]:
         from engine.controllers.jsonpath import render
         from engine.spec import Parameter
 
@@ -301,8 +383,10 @@ class ControllerRegistry:
                 if value is None:
                     value = vf.default
                 if value is None and strict:
-                    problems.append(f"output parameter {p.name!r}: jsonPath {vf.json_path!r} selects nothing in "
-                                    f"the {obj.get('kind')} (fix the path, or give valueFrom.default)")
+                    problems.append(
+                        f"output parameter {p.name!r}: jsonPath {vf.json_path!r} selects nothing in "
+                        f"the {obj.get('kind')} (fix the path, or give valueFrom.default)"
+                    )
             elif vf is not None and vf.default is not None:
                 value = vf.default
             elif p.value is not None:
@@ -311,7 +395,9 @@ class ControllerRegistry:
                 params[p.name] = value
         return ({"parameters": params} if params else {}), problems
 
-    def _finish(self, state: RunState, node: NodeRecord, operator: Operator, verdict: dict[str, Any]) -> None:
+    def _finish(
+        self, state: RunState, node: NodeRecord, operator: Operator, verdict: dict[str, Any]
+    ) -> None:
         node.extra.pop("verdict", None)
         outputs = verdict.get("outputs")
         if outputs is None:  # a stop or a controller error: outputs as far as they resolve
@@ -329,7 +415,11 @@ def process_handles(node: NodeRecord) -> list[dict[str, Any]]:
     as `node` (a Job's pod keeps one per container in `extra["containers"]`). `node.handle` stays
     None for such nodes, so the executor never polls them as template pods;
     `stop_without_engine` should kill these handles as it kills `node.handle`."""
-    return [c["handle"] for c in node.extra.get("containers", []) if not c.get("done") and c.get("handle")]
+    return [
+        c["handle"]
+        for c in node.extra.get("containers", [])
+        if not c.get("done") and c.get("handle")
+    ]
 
 
 def name_suffix(seed: str, length: int = 5) -> str:

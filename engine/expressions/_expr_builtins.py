@@ -31,8 +31,9 @@ from engine.expressions._values import (
 )
 
 _INT_TEXT = re.compile(r"[+-]?\d+")
-_FLOAT_TEXT = re.compile(r"[+-]?(\d+\.?\d*([eE][+-]?\d+)?|\.\d+([eE][+-]?\d+)?|inf|infinity|nan)",
-                         re.IGNORECASE)
+_FLOAT_TEXT = re.compile(
+    r"[+-]?(\d+\.?\d*([eE][+-]?\d+)?|\.\d+([eE][+-]?\d+)?|inf|infinity|nan)", re.IGNORECASE
+)
 
 
 def to_int(value: Any) -> int:
@@ -48,7 +49,7 @@ def to_int(value: Any) -> int:
     if isinstance(value, str):
         if _INT_TEXT.fullmatch(value):
             return int(value)
-        raise EvalFault(f"cannot convert {value!r} to int (expected digits like \"42\")")
+        raise EvalFault(f'cannot convert {value!r} to int (expected digits like "42")')
     raise EvalFault(f"cannot convert {type_name(value)} to int")
 
 
@@ -131,7 +132,7 @@ def _get(container: Any, key: Any) -> Any:
 def _sort(items: Any, order: str = "asc") -> list[Any]:
     values = _list(items)
     if order not in ("asc", "desc"):
-        raise EvalFault(f"sort order must be \"asc\" or \"desc\", got {order!r}")
+        raise EvalFault(f'sort order must be "asc" or "desc", got {order!r}')
     try:
         return sorted(values, reverse=order == "desc")
     except TypeError:
@@ -171,7 +172,7 @@ def _date(text: Any, layout: Any = None, zone: Any = None) -> datetime:
 
 def _duration(text: Any) -> Any:
     try:
-        return parse_go_duration(_need(text, str, "a duration string like \"1h30m\""))
+        return parse_go_duration(_need(text, str, 'a duration string like "1h30m"'))
     except ValueError as err:
         raise EvalFault(str(err)) from None
 

@@ -103,8 +103,9 @@ def arithmetic(op: str, left: Any, right: Any) -> Any:
         return left / right
     if op == "%":
         if not both_int:
-            raise EvalFault(f"invalid operation: {type_name(left)} % {type_name(right)} "
-                            "(% needs two integers)")
+            raise EvalFault(
+                f"invalid operation: {type_name(left)} % {type_name(right)} (% needs two integers)"
+            )
         return _go_mod(left, right)
     try:  # ** and ^
         return math.pow(left, right)
@@ -119,14 +120,17 @@ def membership(left: Any, right: Any) -> bool:
         return left in right if isinstance(left, (str, int)) else False
     if right is None:
         return False
-    raise EvalFault(f"invalid operation: {type_name(left)} in {type_name(right)} "
-                    "(the right side must be an array or a map)")
+    raise EvalFault(
+        f"invalid operation: {type_name(left)} in {type_name(right)} "
+        "(the right side must be an array or a map)"
+    )
 
 
 def string_test(op: str, left: Any, right: Any) -> bool:
     if not (isinstance(left, str) and isinstance(right, str)):
-        raise EvalFault(f"invalid operation: {type_name(left)} {op} {type_name(right)} "
-                        f"({op} needs two strings)")
+        raise EvalFault(
+            f"invalid operation: {type_name(left)} {op} {type_name(right)} ({op} needs two strings)"
+        )
     if op == "contains":
         return right in left
     if op == "startsWith":
@@ -140,8 +144,11 @@ def string_test(op: str, left: Any, right: Any) -> bool:
 
 
 def integer_range(left: Any, right: Any) -> list[int]:
-    if not (isinstance(left, int) and isinstance(right, int)) or isinstance(left, bool) or \
-            isinstance(right, bool):
+    if (
+        not (isinstance(left, int) and isinstance(right, int))
+        or isinstance(left, bool)
+        or isinstance(right, bool)
+    ):
         raise _mismatch("..", left, right)
     return list(range(left, right + 1))
 

@@ -129,8 +129,19 @@ class Chain:
 
 
 Node = Union[
-    Literal, Ident, Pointer, Member, Slice, Call, Predicate, Unary, Binary, Conditional,
-    ArrayLit, MapLit, Chain,
+    Literal,
+    Ident,
+    Pointer,
+    Member,
+    Slice,
+    Call,
+    Predicate,
+    Unary,
+    Binary,
+    Conditional,
+    ArrayLit,
+    MapLit,
+    Chain,
 ]
 
 
@@ -162,7 +173,7 @@ class _Parser:
     def unexpected(self, expecting: str = "") -> ExpressionError:
         tok = self.cur
         found = (
-            "end of expression" if tok.kind == "eof" else f"token {self.text[tok.pos:tok.end]!r}"
+            "end of expression" if tok.kind == "eof" else f"token {self.text[tok.pos : tok.end]!r}"
         )
         suffix = f"; expected {expecting}" if expecting else ""
         return self.fail(f"unexpected {found}{suffix}")
@@ -189,8 +200,11 @@ class _Parser:
             if op == "not":
                 follow = self.tokens[self.i + 1]
                 if follow.kind != "op" or follow.value not in NEGATABLE:
-                    raise self.fail("'not' here must be followed by in, matches, contains, "
-                                    "startsWith or endsWith", follow)
+                    raise self.fail(
+                        "'not' here must be followed by in, matches, contains, "
+                        "startsWith or endsWith",
+                        follow,
+                    )
                 op, negate = str(follow.value), True
             info = BINARY.get(op)
             if info is None or info[0] < precedence:
@@ -235,8 +249,10 @@ class _Parser:
             return self.postfix(inner)
         if self.is_("op", "#", "."):
             if self.depth == 0:
-                raise self.fail("'#' and '.field' are only allowed inside a predicate "
-                                "such as filter(list, {# > 1})")
+                raise self.fail(
+                    "'#' and '.field' are only allowed inside a predicate "
+                    "such as filter(list, {# > 1})"
+                )
             name = ""
             if tok.value == "#":
                 self.advance()
@@ -293,8 +309,9 @@ class _Parser:
             if tok.kind in ("ident", "number", "string") or (
                 tok.kind == "op" and tok.value in WORD_OPERATORS
             ):
-                key: Node = Literal(self.text[tok.pos : tok.end] if tok.kind == "number"
-                                    else tok.value, tok.pos)
+                key: Node = Literal(
+                    self.text[tok.pos : tok.end] if tok.kind == "number" else tok.value, tok.pos
+                )
                 self.advance()
             elif self.is_("bracket", "("):
                 key = self.expression(0)

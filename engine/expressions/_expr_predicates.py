@@ -25,8 +25,9 @@ def run_predicate(ev: _Evaluator, node: Call) -> Any:
     if isinstance(items, Mapping):
         items = list(items.values())
     if not is_list(items):
-        raise ev.fail(f"{name}() needs an array as its first argument, got {type_name(items)}",
-                      node)
+        raise ev.fail(
+            f"{name}() needs an array as its first argument, got {type_name(items)}", node
+        )
     predicate = node.args[1]
     assert isinstance(predicate, Predicate)
     extra = [ev.eval(arg) for arg in node.args[2:]]
@@ -41,8 +42,11 @@ def run_predicate(ev: _Evaluator, node: Call) -> Any:
     def test(item: Any, index: int) -> bool:
         result = run(item, index)
         if not isinstance(result, bool):
-            raise ev.fail(f"the predicate of {name}() must return a bool, got "
-                          f"{type_name(result)} {go_sprint(result)!r}", predicate)
+            raise ev.fail(
+                f"the predicate of {name}() must return a bool, got "
+                f"{type_name(result)} {go_sprint(result)!r}",
+                predicate,
+            )
         return result
 
     indexed = list(enumerate(items))

@@ -196,8 +196,9 @@ def filter_as_expr(text: str) -> str:
             out.append("_at")
         elif ch == "$":
             out.append("_root")
-        elif text.startswith("null", i) and not (i and (text[i - 1].isalnum() or
-                                                        text[i - 1] in "_.")):
+        elif text.startswith("null", i) and not (
+            i and (text[i - 1].isalnum() or text[i - 1] in "_.")
+        ):
             out.append("nil")
             i += 3
         else:

@@ -63,7 +63,8 @@ def equal(left: object, right: object) -> bool:
         return type(left) is type(right) and left == right
     if is_list(left) and is_list(right):
         return len(left) == len(right) and all(
-            equal(a, b) for a, b in zip(left, right)  # type: ignore[arg-type]
+            equal(a, b)
+            for a, b in zip(left, right)  # type: ignore[arg-type]
         )
     if isinstance(left, Mapping) and isinstance(right, Mapping):
         return left.keys() == right.keys() and all(equal(left[k], right[k]) for k in left)
@@ -178,7 +179,8 @@ def _encode(value: object, indent: str | None, level: int) -> str:
         keys = sorted(value, key=go_sprint)
         sep = ": " if indent is not None else ":"
         parts = [
-            json.dumps(go_sprint(k), ensure_ascii=False) + sep
+            json.dumps(go_sprint(k), ensure_ascii=False)
+            + sep
             + _encode(value[k], indent, level + 1)
             for k in keys
         ]

@@ -176,8 +176,11 @@ def _operand(token: _Token, text: str) -> _Operand:
     if not dot:
         return _Operand(task, None)
     if not suffix:
-        raise _fail(f"missing result after '{task}.'; valid results are {_VALID_RESULTS}",
-                    text, token.pos + len(task) + 1)
+        raise _fail(
+            f"missing result after '{task}.'; valid results are {_VALID_RESULTS}",
+            text,
+            token.pos + len(task) + 1,
+        )
     try:
         return _Operand(task, TaskResult(suffix))
     except ValueError:
@@ -243,9 +246,7 @@ class _Parser:
             self.index += 1
             node = self._or()
             if self.current.kind != ")":
-                raise _fail(
-                    f"'(' at offset {tok.pos} is never closed", self.text, self.current.pos
-                )
+                raise _fail(f"'(' at offset {tok.pos} is never closed", self.text, self.current.pos)
             self.index += 1
             return node
         found = "the end of the expression" if tok.kind == "end" else repr(tok.text)

@@ -45,8 +45,9 @@ _MAX_LISTED = 25
 class UndefinedName(UnresolvedReference):
     """An expression named a variable or field that the environment does not (yet) hold."""
 
-    def __init__(self, name: str, where: str, available: list[str], expression: str,
-                 position: int | None) -> None:
+    def __init__(
+        self, name: str, where: str, available: list[str], expression: str, position: int | None
+    ) -> None:
         self.reference = f"{where}.{name}" if where else name
         self.name = name
         self.available = available
@@ -56,8 +57,9 @@ class UndefinedName(UnresolvedReference):
         close = difflib.get_close_matches(name, available, n=1)
         hint = f"; did you mean {close[0]!r}?" if close else ""
         listing = f" (available: {shown})" if available else " (nothing is available there)"
-        ExpressionError.__init__(self, f"unknown name {name!r}{place}{listing}{hint}",
-                                 expression, position)
+        ExpressionError.__init__(
+            self, f"unknown name {name!r}{place}{listing}{hint}", expression, position
+        )
 
 
 class _NilChain(Exception):
@@ -200,20 +202,28 @@ class _Evaluator:
                 return obj[key]
             if lenient or node.optional:
                 return None
-            raise UndefinedName(str(key), _describe(node.obj), sorted(map(str, obj)), self.text,
-                                node.pos)
+            raise UndefinedName(
+                str(key), _describe(node.obj), sorted(map(str, obj)), self.text, node.pos
+            )
         if is_list(obj) or isinstance(obj, str):
             if not isinstance(key, int) or isinstance(key, bool):
-                raise self.fail(f"{_describe(node.obj)} is {type_name(obj)}; index it with an "
-                                f"integer, not {type_name(key)} {key!r}", node)
+                raise self.fail(
+                    f"{_describe(node.obj)} is {type_name(obj)}; index it with an "
+                    f"integer, not {type_name(key)} {key!r}",
+                    node,
+                )
             if -len(obj) <= key < len(obj):
                 return obj[key]
             if lenient or node.optional:
                 return None
-            raise self.fail(f"index {key} out of range for {_describe(node.obj)} "
-                            f"(length {len(obj)})", node)
-        raise self.fail(f"cannot read {key!r} of {_describe(node.obj)}: it is "
-                        f"{type_name(obj)}, not a map or array", node)
+            raise self.fail(
+                f"index {key} out of range for {_describe(node.obj)} (length {len(obj)})", node
+            )
+        raise self.fail(
+            f"cannot read {key!r} of {_describe(node.obj)}: it is "
+            f"{type_name(obj)}, not a map or array",
+            node,
+        )
 
     def _slice(self, node: Slice, lenient: bool) -> Any:
         obj = self.eval(node.obj, lenient)
@@ -243,9 +253,7 @@ class _Evaluator:
         if op == "??":  # `a ?? b ?? c`: only the last fallback must exist
             left = self.eval(node.left, lenient=True)
             return self.eval(node.right, lenient) if left is None else left
-        nil_test = op in ("==", "!=") and (
-            _is_nil(node.left) or _is_nil(node.right)
-        )
+        nil_test = op in ("==", "!=") and (_is_nil(node.left) or _is_nil(node.right))
         left = self.eval(node.left, lenient=nil_test)
         right = self.eval(node.right, lenient=nil_test)
         try:
@@ -279,8 +287,16 @@ class _Evaluator:
         args = [self.eval(arg) for arg in node.args]
         try:
             return fn(*args)
-        except (EvalFault, TypeError, ValueError, KeyError, IndexError, AttributeError,
-                ZeroDivisionError, OverflowError) as err:
+        except (
+            EvalFault,
+            TypeError,
+            ValueError,
+            KeyError,
+            IndexError,
+            AttributeError,
+            ZeroDivisionError,
+            OverflowError,
+        ) as err:
             raise self.fail(f"{label}(): {err}", node) from None
 
     def _callee(self, node: Call) -> tuple[Callable[..., Any], str]:
@@ -305,8 +321,11 @@ class _Evaluator:
                 hint = f"; did you mean {close[0]}?" if close else ""
                 raise self.fail(f"unknown function {label}(){hint}", node)
             raise self.fail(f"{label} is {type_name(fn)}, not a function", node)
-        methods = _TIME_METHODS if isinstance(owner, datetime) else (
-            _DURATION_METHODS if isinstance(owner, timedelta) else {})
+        methods = (
+            _TIME_METHODS
+            if isinstance(owner, datetime)
+            else (_DURATION_METHODS if isinstance(owner, timedelta) else {})
+        )
         if node.name in methods:
             method = methods[node.name]
             return (lambda *a: method(owner, *a)), label

@@ -53,7 +53,9 @@ def _lex(text: str) -> list[_Tok]:
             raw = m.group()
             end = m.end()
             if end < n and (text[end].isalpha() or text[end] == "_"):
-                raise ExpressionError(f"invalid token {text[i:end + 1]!r}; {_QUOTE_HINT}", text, i)
+                raise ExpressionError(
+                    f"invalid token {text[i : end + 1]!r}; {_QUOTE_HINT}", text, i
+                )
             try:
                 number = float(int(raw, 16)) if raw[:2] in ("0x", "0X") else float(raw)
             except ValueError:
@@ -213,9 +215,7 @@ def evaluate_when(text: str) -> bool:
         return True
     result = _Evaluator(text).eval(_parse(text))
     if not isinstance(result, bool):
-        raise ExpressionError(
-            f"when must evaluate to true or false, got {_show(result)}", text
-        )
+        raise ExpressionError(f"when must evaluate to true or false, got {_show(result)}", text)
     return result
 
 
@@ -281,8 +281,10 @@ class _Evaluator:
             return any(type(left) is type(item) and left == item for item in items)
         if op in ("=~", "!~"):
             if not (isinstance(left, str) and isinstance(right, str)):
-                raise self.fail(f"{op!r} needs a string on both sides, got {_show(left)} and "
-                                f"{_show(right)}", pos)
+                raise self.fail(
+                    f"{op!r} needs a string on both sides, got {_show(left)} and {_show(right)}",
+                    pos,
+                )
             try:
                 found = re.search(right, left) is not None
             except re.error as err:
@@ -293,14 +295,18 @@ class _Evaluator:
                 isinstance(left, str) and isinstance(right, str)
             ):
                 return _compare(op, left, right)
-            raise self.fail(f"cannot compare {_show(left)} {op} {_show(right)}: both sides must be "
-                            f"numbers or both strings", pos)
+            raise self.fail(
+                f"cannot compare {_show(left)} {op} {_show(right)}: both sides must be "
+                f"numbers or both strings",
+                pos,
+            )
         if op == "+" and (isinstance(left, str) or isinstance(right, str)):
             return go_sprint(left) + go_sprint(right)
         if not (_is_num(left) and _is_num(right)):
             bad = left if not _is_num(left) else right
-            raise self.fail(f"{_show(bad)} cannot be used with {op!r}: it is not a number "
-                            f"({_QUOTE_HINT})", pos)
+            raise self.fail(
+                f"{_show(bad)} cannot be used with {op!r}: it is not a number ({_QUOTE_HINT})", pos
+            )
         return _arith(op, left, right)  # type: ignore[arg-type]
 
 

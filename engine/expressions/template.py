@@ -124,8 +124,9 @@ def _expression_value(expression: str, env: Mapping[str, Any], original: str, st
     try:
         value = evaluate_expr(expression, env)
         if value is None:
-            raise ExpressionError("expression evaluated to nil; use ?? to give a default",
-                                  expression)
+            raise ExpressionError(
+                "expression evaluated to nil; use ?? to give a default", expression
+            )
         try:
             return render(value)
         except EvalFault as fault:

@@ -57,7 +57,9 @@ class MetadataStore:
     def __init__(self, url: str) -> None:
         self.url = url
         if url.startswith("sqlite:///"):
-            Path(url.removeprefix("sqlite:///")).expanduser().parent.mkdir(parents=True, exist_ok=True)
+            Path(url.removeprefix("sqlite:///")).expanduser().parent.mkdir(
+                parents=True, exist_ok=True
+            )
         self._engine: Engine = create_engine(url, future=True)
         if self._engine.dialect.name == "sqlite":
             event.listen(self._engine, "connect", _sqlite_pragmas)
@@ -96,7 +98,9 @@ class MetadataStore:
         run_id = state.run.id
         with self._tx() as conn:
             if state.new:
-                conn.execute(insert(NodeRow), [_node_row(run_id, state.nodes[i]) for i in state.new])
+                conn.execute(
+                    insert(NodeRow), [_node_row(run_id, state.nodes[i]) for i in state.new]
+                )
             if state.dirty:
                 rows = [_node_row(run_id, state.nodes[i]) for i in state.dirty]
                 table = NodeRow.__table__
@@ -113,7 +117,9 @@ class MetadataStore:
             if state.events:
                 conn.execute(insert(NodeEventRow), [_event_row(run_id, e) for e in state.events])
             if state.artifacts:
-                conn.execute(insert(ArtifactRow), [_artifact_row(run_id, a) for a in state.artifacts])
+                conn.execute(
+                    insert(ArtifactRow), [_artifact_row(run_id, a) for a in state.artifacts]
+                )
             if state.logs:
                 conn.execute(insert(LogRow), [_log_row(run_id, a) for a in state.logs])
             if state.run_dirty:
@@ -177,15 +183,25 @@ class MetadataStore:
                 select(NodeEventRow).where(NodeEventRow.run_id == run_id).order_by(NodeEventRow.seq)
             ).all()
         return [
-            NodeEvent(r.node_id, NodePhase(r.from_phase) if r.from_phase else None,
-                      NodePhase(r.to_phase), r.reason, r.at)
+            NodeEvent(
+                r.node_id,
+                NodePhase(r.from_phase) if r.from_phase else None,
+                NodePhase(r.to_phase),
+                r.reason,
+                r.at,
+            )
             for r in rows
         ]
 
     def artifacts(self, run_id: str) -> list[ArtifactRecord]:
         with self._engine.connect() as conn:
-            rows = conn.execute(select(ArtifactRow).where(ArtifactRow.run_id == run_id).order_by(ArtifactRow.seq)).all()
-        return [ArtifactRecord(r.node_id, r.name, r.uri, r.sha256, r.size, r.archived, r.created_at) for r in rows]
+            rows = conn.execute(
+                select(ArtifactRow).where(ArtifactRow.run_id == run_id).order_by(ArtifactRow.seq)
+            ).all()
+        return [
+            ArtifactRecord(r.node_id, r.name, r.uri, r.sha256, r.size, r.archived, r.created_at)
+            for r in rows
+        ]
 
     def logs(self, run_id: str, node_id: str | None = None) -> list[LogRecord]:
         stmt = select(LogRow).where(LogRow.run_id == run_id).order_by(LogRow.seq)
@@ -271,10 +287,25 @@ def _event_row(run_id: str, e: NodeEvent) -> dict[str, Any]:
 
 
 def _artifact_row(run_id: str, a: ArtifactRecord) -> dict[str, Any]:
-    return {"run_id": run_id, "node_id": a.node_id, "name": a.name, "uri": a.uri,
-            "sha256": a.sha256, "size": a.size, "archived": a.archived, "created_at": a.created_at}
+    return {
+        "run_id": run_id,
+        "node_id": a.node_id,
+        "name": a.name,
+        "uri": a.uri,
+        "sha256": a.sha256,
+        "size": a.size,
+        "archived": a.archived,
+        "created_at": a.created_at,
+    }
 
 
 def _log_row(run_id: str, a: LogRecord) -> dict[str, Any]:
-    return {"run_id": run_id, "node_id": a.node_id, "stream": a.stream, "uri": a.uri,
-            "sha256": a.sha256, "size": a.size, "created_at": a.created_at or time.time()}
+    return {
+        "run_id": run_id,
+        "node_id": a.node_id,
+        "stream": a.stream,
+        "uri": a.uri,
+        "sha256": a.sha256,
+        "size": a.size,
+        "created_at": a.created_at or time.time(),
+    }

@@ -32,14 +32,29 @@ SKIPPED: dict[str, str] = {
 # The phases an example is written to reach. Argo labels the ones that fail on purpose
 # `workflows.argoproj.io/no-test: expected-failure`; these differ from that label, with why.
 EXPECTED: dict[str, tuple[set[str], str]] = {
-    "timeouts-workflow.yaml": ({"Failed"}, "the workflow deadline (activeDeadlineSeconds) kills it"),
-    "loops-arbitrary-sequential-steps.yaml": ({"Failed"}, "item 3 exits 1 and failFast stops the loop"),
+    "timeouts-workflow.yaml": (
+        {"Failed"},
+        "the workflow deadline (activeDeadlineSeconds) kills it",
+    ),
+    "loops-arbitrary-sequential-steps.yaml": (
+        {"Failed"},
+        "item 3 exits 1 and failFast stops the loop",
+    ),
     "pod-gc-strategy.yaml": ({"Failed"}, "its `fail` step exits 1 to show pod GC on failure"),
     "pod-gc-strategy-with-label-selector.yaml": ({"Failed"}, "its `fail` step exits 1"),
-    "retry-conditional.yaml": ({"Failed"}, "retries only while the exit code is > 1; exit 1 ends it Failed"),
-    "step-level-timeout.yaml": ({"Failed"}, "the template timeout fails sleep1, which only continues on Error"),
-    "continue-on-fail.yaml": ({"Succeeded"}, "labelled expected-failure, but continueOn.failed keeps the "
-                              "step group (and so the run) Succeeded, as Argo's executeStepGroup does"),
+    "retry-conditional.yaml": (
+        {"Failed"},
+        "retries only while the exit code is > 1; exit 1 ends it Failed",
+    ),
+    "step-level-timeout.yaml": (
+        {"Failed"},
+        "the template timeout fails sleep1, which only continues on Error",
+    ),
+    "continue-on-fail.yaml": (
+        {"Succeeded"},
+        "labelled expected-failure, but continueOn.failed keeps the "
+        "step group (and so the run) Succeeded, as Argo's executeStepGroup does",
+    ),
     # Random outcomes (random.choice of exit codes): either end is the example working.
     "resubmit.yaml": ({"Succeeded", "Failed"}, "random exit codes"),
     "retry-on-error.yaml": ({"Succeeded", "Failed"}, "random exit codes, limited retries"),
@@ -108,8 +123,13 @@ def run_example(name: str, home: Path, timeout: float = 120.0) -> Outcome:
     workflow, source = load_and_validate(str(CORPUS / name), SUBMIT_PARAMETERS.get(name))
     metadata = MetadataStore(settings.database_url)
     runner = LocalRunner(LocalRunnerSettings(isolation=settings.isolation))
-    engine = Engine(metadata, open_store(settings.artifact_location), runner, work_root=settings.work_root,
-                    poll_interval=0.2)
+    engine = Engine(
+        metadata,
+        open_store(settings.artifact_location),
+        runner,
+        work_root=settings.work_root,
+        poll_interval=0.2,
+    )
     try:
         record = engine.submit(workflow, source=source)
         deadline = start + timeout
@@ -143,5 +163,7 @@ if __name__ == "__main__":
                 continue
         good = out.phase in out.expected
         ok += good
-        print(f"{'ok  ' if good else 'BAD '} {name}: {out.phase} (want {out.expected}) {out.seconds:.1f}s {out.message[:200]}")
+        print(
+            f"{'ok  ' if good else 'BAD '} {name}: {out.phase} (want {out.expected}) {out.seconds:.1f}s {out.message[:200]}"
+        )
     print(f"{ok}/{len(names)} reached the expected phase")

@@ -13,9 +13,18 @@ from pathlib import Path
 
 import pytest
 
-from corpus_runner import CORPUS, SKIPPED, Outcome, commands_available, run_example, runnable_examples
+from corpus_runner import (
+    CORPUS,
+    SKIPPED,
+    Outcome,
+    commands_available,
+    run_example,
+    runnable_examples,
+)
 
-pytestmark = pytest.mark.skipif(not CORPUS.is_dir(), reason=f"the Argo examples corpus is absent ({CORPUS})")
+pytestmark = pytest.mark.skipif(
+    not CORPUS.is_dir(), reason=f"the Argo examples corpus is absent ({CORPUS})"
+)
 
 NAMES = runnable_examples() if CORPUS.is_dir() else []
 
@@ -31,13 +40,17 @@ def _run(name: str) -> Outcome:
 @pytest.fixture(scope="module")
 def outcomes() -> dict[str, Outcome]:
     todo = [n for n in NAMES if n not in SKIPPED and commands_available(CORPUS / n)[0]]
-    with ProcessPoolExecutor(max_workers=8, mp_context=multiprocessing.get_context("spawn")) as pool:
+    with ProcessPoolExecutor(
+        max_workers=8, mp_context=multiprocessing.get_context("spawn")
+    ) as pool:
         return dict(zip(todo, pool.map(_run, todo)))
 
 
 def test_index_lists_runnable_examples() -> None:
     assert len(NAMES) >= 100, "the INDEX parser found too few runnable examples"
-    assert not set(SKIPPED) - set(NAMES), "every skipped example must be one the INDEX marks runnable"
+    assert not set(SKIPPED) - set(NAMES), (
+        "every skipped example must be one the INDEX marks runnable"
+    )
 
 
 @pytest.mark.parametrize("name", NAMES)
@@ -48,4 +61,6 @@ def test_example_reaches_its_phase(name: str, outcomes: dict[str, Outcome]) -> N
     if not available:
         pytest.skip(why)
     out = outcomes[name]
-    assert out.phase in out.expected, f"{name}: {out.phase} ({out.message}), want {sorted(out.expected)}"
+    assert out.phase in out.expected, (
+        f"{name}: {out.phase} ({out.message}), want {sorted(out.expected)}"
+    )

@@ -12,6 +12,7 @@ from click.testing import CliRunner, Result
 
 from engine.cli import main
 
+
 @pytest.fixture
 def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.setenv("KUBEPIPE_HOME", str(tmp_path / "home"))

@@ -29,56 +29,110 @@ def dag(tasks: str) -> str:
 
 
 CASES = {
-    "malformed-yaml": ("apiVersion: argoproj.io/v1alpha1\nkind: Workflow\nspec:\n  entrypoint: [a, b\n",
-                       r"bad\.yaml:5:1: YAML syntax error: while parsing a flow sequence"),
+    "malformed-yaml": (
+        "apiVersion: argoproj.io/v1alpha1\nkind: Workflow\nspec:\n  entrypoint: [a, b\n",
+        r"bad\.yaml:5:1: YAML syntax error: while parsing a flow sequence",
+    ),
     "not-a-mapping": ("- just\n- a list\n", r"a manifest must be a YAML mapping"),
-    "unknown-kind": ("apiVersion: v1\nkind: ConfigMap\n", r"kind: unsupported kind 'ConfigMap' \(use one of"),
-    "unknown-field": (dag("      - {name: A, template: echo, dependecies: [B]}\n      - {name: B, template: echo}\n"),
-                      r"bad\.yaml:10:\d+: spec\.templates\[0\]\.dag\.tasks\[0\]\.dependecies: unknown field "
-                      r"'dependecies' \(did you mean 'dependencies'\?\)"),
-    "cycle": (dag("      - {name: A, template: echo, depends: C}\n      - {name: B, template: echo, depends: A}\n"
-                  "      - {name: C, template: echo, depends: B}\n"),
-              r"dependency cycle in DAG 'main': (A -> B -> C -> A|B -> C -> A -> B|C -> A -> B -> C)"),
-    "self-dependency": (dag("      - {name: A, template: echo, depends: A}\n"), r"task 'A' depends on itself"),
-    "missing-template": (dag("      - {name: A, template: nope}\n"),
-                         r"tasks\[0\]\.template: 'A' calls template 'nope', which does not exist \(use one of: main, echo\)"),
-    "unknown-task": (dag("      - {name: A, template: echo, depends: Z}\n"),
-                     r"task 'A' depends on 'Z', which is not a task of DAG 'main'"),
-    "bad-depends": (dag("      - {name: A, template: echo}\n      - {name: B, template: echo, depends: 'A &&'}\n"),
-                    r"tasks\[1\]\.depends: invalid depends"),
-    "bad-result-suffix": (dag("      - {name: A, template: echo}\n      - {name: B, template: echo, depends: A.Suceeded}\n"),
-                          r"Succeeded"),
+    "unknown-kind": (
+        "apiVersion: v1\nkind: ConfigMap\n",
+        r"kind: unsupported kind 'ConfigMap' \(use one of",
+    ),
+    "unknown-field": (
+        dag(
+            "      - {name: A, template: echo, dependecies: [B]}\n      - {name: B, template: echo}\n"
+        ),
+        r"bad\.yaml:10:\d+: spec\.templates\[0\]\.dag\.tasks\[0\]\.dependecies: unknown field "
+        r"'dependecies' \(did you mean 'dependencies'\?\)",
+    ),
+    "cycle": (
+        dag(
+            "      - {name: A, template: echo, depends: C}\n      - {name: B, template: echo, depends: A}\n"
+            "      - {name: C, template: echo, depends: B}\n"
+        ),
+        r"dependency cycle in DAG 'main': (A -> B -> C -> A|B -> C -> A -> B|C -> A -> B -> C)",
+    ),
+    "self-dependency": (
+        dag("      - {name: A, template: echo, depends: A}\n"),
+        r"task 'A' depends on itself",
+    ),
+    "missing-template": (
+        dag("      - {name: A, template: nope}\n"),
+        r"tasks\[0\]\.template: 'A' calls template 'nope', which does not exist \(use one of: main, echo\)",
+    ),
+    "unknown-task": (
+        dag("      - {name: A, template: echo, depends: Z}\n"),
+        r"task 'A' depends on 'Z', which is not a task of DAG 'main'",
+    ),
+    "bad-depends": (
+        dag(
+            "      - {name: A, template: echo}\n      - {name: B, template: echo, depends: 'A &&'}\n"
+        ),
+        r"tasks\[1\]\.depends: invalid depends",
+    ),
+    "bad-result-suffix": (
+        dag(
+            "      - {name: A, template: echo}\n      - {name: B, template: echo, depends: A.Suceeded}\n"
+        ),
+        r"Succeeded",
+    ),
     "unknown-input-reference": (
-        WF.format(templates="  - name: main\n    container: {image: busybox, command: [echo, '{{inputs.parameters.nope}}']}\n"),
-        r"\{\{inputs\.parameters\.nope\}\} refers to an input 'main' does not declare"),
+        WF.format(
+            templates="  - name: main\n    container: {image: busybox, command: [echo, '{{inputs.parameters.nope}}']}\n"
+        ),
+        r"\{\{inputs\.parameters\.nope\}\} refers to an input 'main' does not declare",
+    ),
     "unknown-task-output": (
-        dag("      - {name: A, template: echo}\n"
-            "      - {name: B, template: echo, depends: A, arguments: {parameters: [{name: word, value: '{{tasks.A.outputs.parameters.nope}}'}]}}\n"),
-        r"template 'echo' declares no output parameter 'nope'"),
+        dag(
+            "      - {name: A, template: echo}\n"
+            "      - {name: B, template: echo, depends: A, arguments: {parameters: [{name: word, value: '{{tasks.A.outputs.parameters.nope}}'}]}}\n"
+        ),
+        r"template 'echo' declares no output parameter 'nope'",
+    ),
     "reference-without-dependency": (
-        dag("      - {name: A, template: echo}\n"
-            "      - {name: B, template: echo, arguments: {parameters: [{name: word, value: '{{tasks.A.outputs.result}}'}]}}\n"),
-        r"task 'B' uses \{\{tasks\.A\.outputs\.result\}\} but does not depend on 'A' \(add A to its depends\)"),
+        dag(
+            "      - {name: A, template: echo}\n"
+            "      - {name: B, template: echo, arguments: {parameters: [{name: word, value: '{{tasks.A.outputs.result}}'}]}}\n"
+        ),
+        r"task 'B' uses \{\{tasks\.A\.outputs\.result\}\} but does not depend on 'A' \(add A to its depends\)",
+    ),
     "undeclared-workflow-parameter": (
-        WF.format(templates="  - name: main\n    container: {image: busybox, command: [echo, '{{workflow.parameters.nope}}']}\n"),
-        r"names workflow parameter 'nope', which is not declared"),
-    "item-outside-loop": (dag("      - {name: A, template: echo, arguments: {parameters: [{name: word, value: '{{item}}'}]}}\n"),
-                          r"\{\{item\}\} is used but 'A' has no withItems"),
-    "missing-entrypoint": (WF.format(templates=ECHO).replace("entrypoint: main", "entrypoint: start"),
-                           r"entrypoint 'start' is not a template \(use one of: echo\)"),
-    "two-kinds": (WF.format(templates="  - name: main\n    container: {image: a, command: [b]}\n    script: {image: a, source: x}\n"),
-                  r"template 'main' must define exactly one of"),
+        WF.format(
+            templates="  - name: main\n    container: {image: busybox, command: [echo, '{{workflow.parameters.nope}}']}\n"
+        ),
+        r"names workflow parameter 'nope', which is not declared",
+    ),
+    "item-outside-loop": (
+        dag(
+            "      - {name: A, template: echo, arguments: {parameters: [{name: word, value: '{{item}}'}]}}\n"
+        ),
+        r"\{\{item\}\} is used but 'A' has no withItems",
+    ),
+    "missing-entrypoint": (
+        WF.format(templates=ECHO).replace("entrypoint: main", "entrypoint: start"),
+        r"entrypoint 'start' is not a template \(use one of: echo\)",
+    ),
+    "two-kinds": (
+        WF.format(
+            templates="  - name: main\n    container: {image: a, command: [b]}\n    script: {image: a, source: x}\n"
+        ),
+        r"template 'main' must define exactly one of",
+    ),
     "unknown-resource-kind": (
-        WF.format(templates="  - name: main\n    resource:\n      action: create\n      manifest: |\n"
-                            "        apiVersion: kubeflow.org/v1\n        kind: PyTorchJob\n"),
-        r"no local controller for kubeflow\.org/v1/PyTorchJob"),
+        WF.format(
+            templates="  - name: main\n    resource:\n      action: create\n      manifest: |\n"
+            "        apiVersion: kubeflow.org/v1\n        kind: PyTorchJob\n"
+        ),
+        r"no local controller for kubeflow\.org/v1/PyTorchJob",
+    ),
 }
 
 
 @pytest.mark.parametrize("case", sorted(CASES))
 @pytest.mark.parametrize("command", ["validate", "run"])
-def test_invalid_files_are_rejected_with_a_located_message(case: str, command: str, cli, home: Path,
-                                                           tmp_path: Path) -> None:
+def test_invalid_files_are_rejected_with_a_located_message(
+    case: str, command: str, cli, home: Path, tmp_path: Path
+) -> None:
     text, pattern = CASES[case]
     path = tmp_path / "bad.yaml"
     path.write_text(text)
@@ -103,7 +157,9 @@ def test_bad_parameter_flag(cli) -> None:
 
 def test_several_problems_are_reported_together(cli, tmp_path: Path) -> None:
     path = tmp_path / "bad.yaml"
-    path.write_text(dag("      - {name: A, template: nope}\n      - {name: B, template: echo, depends: Z}\n"))
+    path.write_text(
+        dag("      - {name: A, template: nope}\n      - {name: B, template: echo, depends: Z}\n")
+    )
     result = cli("validate", str(path))
     assert result.exit_code == 2
     assert "calls template 'nope'" in result.stderr and "depends on 'Z'" in result.stderr

@@ -50,7 +50,10 @@ def test_step_faults_end_in_argos_phases_with_reasons(run_json, tmp_path: Path) 
     assert nodes["exits"]["phase"] == "Failed" and nodes["exits"]["exitCode"] == 7
     assert nodes["exits"]["message"] == "Error (exit code 7)"
     assert nodes["no-output"]["phase"] == "Error"
-    assert "failed to read output parameter 'answer': /tmp/answer.txt does not exist" in nodes["no-output"]["message"]
+    assert (
+        "failed to read output parameter 'answer': /tmp/answer.txt does not exist"
+        in nodes["no-output"]["message"]
+    )
 
 
 def test_get_list_and_logs(cli, run_json) -> None:
@@ -60,10 +63,30 @@ def test_get_list_and_logs(cli, run_json) -> None:
     assert run["id"] in listed.stdout and "Succeeded" in listed.stdout
     got = json.loads(cli("get", run["id"], "-o", "json").stdout)
     assert got["id"] == run["id"] and got["phase"] == "Succeeded"
-    assert {"id", "name", "phase", "startedAt", "finishedAt", "message", "parameters", "outputs", "nodes"} <= set(got)
+    assert {
+        "id",
+        "name",
+        "phase",
+        "startedAt",
+        "finishedAt",
+        "message",
+        "parameters",
+        "outputs",
+        "nodes",
+    } <= set(got)
     node = by_name(got)["B"]
-    assert {"id", "displayName", "templateName", "type", "phase", "startedAt", "finishedAt", "exitCode",
-            "message", "outputs"} <= set(node)
+    assert {
+        "id",
+        "displayName",
+        "templateName",
+        "type",
+        "phase",
+        "startedAt",
+        "finishedAt",
+        "exitCode",
+        "message",
+        "outputs",
+    } <= set(node)
     by_run_name = json.loads(cli("get", run["name"], "-o", "json").stdout)
     assert by_run_name["id"] == run["id"]
     tree = cli("get", run["id"]).stdout
@@ -101,8 +124,14 @@ spec:
     container: {image: busybox, command: [echo, "{{workflow.status}}"]}
 """)
     env = {**os.environ, "KUBEPIPE_HOME": str(home)}
-    proc = subprocess.Popen([sys.executable, "-m", "engine", "run", str(path)], env=env, cwd=ROOT,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "engine", "run", str(path)],
+        env=env,
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     try:
         deadline = time.time() + 30
         while time.time() < deadline:
@@ -121,5 +150,7 @@ spec:
     nodes = by_name(got)
     assert got["phase"] == "Failed" and got["message"] == "Stopped by user"
     assert nodes["sleepy"]["phase"] == "Failed"
-    assert nodes["sleepy.onExit"]["phase"] == "Succeeded"  # Stop (not Terminate) still runs exit handlers
+    assert (
+        nodes["sleepy.onExit"]["phase"] == "Succeeded"
+    )  # Stop (not Terminate) still runs exit handlers
     assert nodes["sleepy.onExit"]["outputs"]["result"] == "Failed"

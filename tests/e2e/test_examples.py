@@ -8,8 +8,18 @@ from e2e_support import EXAMPLES, by_name
 
 
 def test_every_example_is_covered() -> None:
-    covered = {"hello-world", "parameters", "dag-diamond", "fan-out-fan-in", "conditionals", "retries",
-               "exit-handler", "artifact-passing", "failing-step", "k8s-job"}
+    covered = {
+        "hello-world",
+        "parameters",
+        "dag-diamond",
+        "fan-out-fan-in",
+        "conditionals",
+        "retries",
+        "exit-handler",
+        "artifact-passing",
+        "failing-step",
+        "k8s-job",
+    }
     found = {p.stem for p in EXAMPLES.glob("*.yaml")}
     assert found <= covered, f"examples without a test: {sorted(found - covered)}"
 
@@ -18,7 +28,11 @@ def test_hello_world(run_json) -> None:
     code, run = run_json(EXAMPLES / "hello-world.yaml")
     assert code == 0 and run["phase"] == "Succeeded"
     (node,) = run["nodes"]
-    assert node["type"] == "Pod" and node["outputs"]["result"] == "hello world" and node["exitCode"] == 0
+    assert (
+        node["type"] == "Pod"
+        and node["outputs"]["result"] == "hello world"
+        and node["exitCode"] == 0
+    )
 
 
 def test_parameters_defaults_and_overrides(run_json) -> None:
@@ -45,7 +59,12 @@ def test_fan_out_fan_in(run_json) -> None:
     code, run = run_json(EXAMPLES / "fan-out-fan-in.yaml")
     nodes = by_name(run)
     assert code == 0
-    assert [nodes[f"square({i}:{n})"]["outputs"]["result"] for i, n in enumerate([1, 2, 3, 4])] == ["1", "4", "9", "16"]
+    assert [nodes[f"square({i}:{n})"]["outputs"]["result"] for i, n in enumerate([1, 2, 3, 4])] == [
+        "1",
+        "4",
+        "9",
+        "16",
+    ]
     assert nodes["square"]["type"] == "TaskGroup"
     assert nodes["sum"]["outputs"]["result"] == "30"
 
@@ -90,7 +109,10 @@ def test_artifact_passing(run_json) -> None:
     assert set(produced) == {"message", "dataset"}
     assert produced["message"]["size"] == len("hello from generate\n")
     assert len(produced["message"]["sha256"]) == 64
-    assert nodes["consume"]["outputs"]["result"] == "hello from generate\n['part-0.csv', 'part-1.csv', 'part-2.csv']"
+    assert (
+        nodes["consume"]["outputs"]["result"]
+        == "hello from generate\n['part-0.csv', 'part-1.csv', 'part-2.csv']"
+    )
 
 
 def test_failing_step(run_json) -> None:

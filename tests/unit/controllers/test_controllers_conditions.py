@@ -128,9 +128,11 @@ def test_gjson_reads_like_gjson() -> None:
     assert gjson_get({"x": 1e21}, "x") == (True, "1000000000000000000000")
 
 
-@given(value=st.integers(min_value=-(2**63), max_value=2**63 - 1),
-       bound=st.integers(min_value=0, max_value=2**63 - 1),
-       as_float=st.booleans())
+@given(
+    value=st.integers(min_value=-(2**63), max_value=2**63 - 1),
+    bound=st.integers(min_value=0, max_value=2**63 - 1),
+    as_float=st.booleans(),
+)
 def test_numbers_compare_numerically(value: int, bound: int, as_float: bool) -> None:
     obj: dict[str, Any] = {"status": {"n": value}}
     if as_float and abs(value) < 2**53:

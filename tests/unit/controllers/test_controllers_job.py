@@ -33,10 +33,20 @@ def engine(tmp_path: Path) -> Iterator[Engine]:
     from engine.runners.local import LocalRunner, LocalRunnerSettings
 
     settings = Settings(home=tmp_path / "home")
-    runner = LocalRunner(LocalRunnerSettings(isolation=settings.isolation, kill_grace_seconds=2.0,
-                                             passthrough_paths=(str(tmp_path / "shared"),)))
-    built = Engine(MetadataStore(settings.database_url), open_store(settings.artifact_location), runner,
-                   work_root=settings.work_root, poll_interval=0.05)
+    runner = LocalRunner(
+        LocalRunnerSettings(
+            isolation=settings.isolation,
+            kill_grace_seconds=2.0,
+            passthrough_paths=(str(tmp_path / "shared"),),
+        )
+    )
+    built = Engine(
+        MetadataStore(settings.database_url),
+        open_store(settings.artifact_location),
+        runner,
+        work_root=settings.work_root,
+        poll_interval=0.05,
+    )
     try:
         yield built
     finally:
@@ -51,16 +61,25 @@ def shared(tmp_path: Path) -> Path:
     return path
 
 
-def run(engine: Engine, path: Path, on_change: Callable[[RunState], None] | None = None) -> RunState:
+def run(
+    engine: Engine, path: Path, on_change: Callable[[RunState], None] | None = None
+) -> RunState:
     workflow, source = load_and_validate(str(path))
     record = engine.submit(workflow, source=source)
     engine.execute(record.id, on_change)
     return engine.metadata.load_state(record.id)
 
 
-def job_workflow(tmp_path: Path, job_spec: dict[str, Any], *, success: str | None = "status.succeeded > 0",
-                 failure: str | None = "status.failed > 2", outputs: list[dict[str, Any]] | None = None,
-                 action: str = "create", name: str = "flaky") -> Path:
+def job_workflow(
+    tmp_path: Path,
+    job_spec: dict[str, Any],
+    *,
+    success: str | None = "status.succeeded > 0",
+    failure: str | None = "status.failed > 2",
+    outputs: list[dict[str, Any]] | None = None,
+    action: str = "create",
+    name: str = "flaky",
+) -> Path:
     """A one-step workflow whose resource template creates a Job with `job_spec`."""
     job = {"apiVersion": "batch/v1", "kind": "Job", "metadata": {"name": name}, "spec": job_spec}
     resource: dict[str, Any] = {"action": action, "manifest": yaml.safe_dump(job, sort_keys=False)}
@@ -71,9 +90,12 @@ def job_workflow(tmp_path: Path, job_spec: dict[str, Any], *, success: str | Non
     template: dict[str, Any] = {"name": "job", "resource": resource}
     if outputs:
         template["outputs"] = {"parameters": outputs}
-    workflow = {"apiVersion": "argoproj.io/v1alpha1", "kind": "Workflow",
-                "metadata": {"generateName": "job-test-"},
-                "spec": {"entrypoint": "job", "templates": [template]}}
+    workflow = {
+        "apiVersion": "argoproj.io/v1alpha1",
+        "kind": "Workflow",
+        "metadata": {"generateName": "job-test-"},
+        "spec": {"entrypoint": "job", "templates": [template]},
+    }
     path = tmp_path / "wf.yaml"
     path.write_text(yaml.safe_dump(workflow, sort_keys=False))
     return path
@@ -81,7 +103,10 @@ def job_workflow(tmp_path: Path, job_spec: dict[str, Any], *, success: str | Non
 
 def job_with(*containers: dict[str, Any], **job_spec: Any) -> dict[str, Any]:
     """A Job spec whose pod runs `containers`, plus other Job spec fields."""
-    return {**job_spec, "template": {"spec": {"restartPolicy": "Never", "containers": list(containers)}}}
+    return {
+        **job_spec,
+        "template": {"spec": {"restartPolicy": "Never", "containers": list(containers)}},
+    }
 
 
 def container(name: str, code: str) -> dict[str, Any]:
@@ -137,7 +162,10 @@ def test_example_runs_the_job_and_passes_its_name_on(engine: Engine) -> None:
 
 def test_failing_job_retries_backoff_limit_times_then_fails(engine: Engine, tmp_path: Path) -> None:
     spec = job_with(container("main", "import sys; print('boom'); sys.exit(1)"), backoffLimit=1)
-    state = run(engine, job_workflow(tmp_path, spec, outputs=[json_path_output("failed", "{.status.failed}")]))
+    state = run(
+        engine,
+        job_workflow(tmp_path, spec, outputs=[json_path_output("failed", "{.status.failed}")]),
+    )
     assert state.run.phase is RunPhase.FAILED
     node = step(state, "job")
     assert node.phase is NodePhase.FAILED
@@ -145,7 +173,11 @@ def test_failing_job_retries_backoff_limit_times_then_fails(engine: Engine, tmp_
     status = node.extra["resource"]["status"]
     assert status["failed"] == 2 and "succeeded" not in status and "completionTime" not in status
     [failed] = status["conditions"]
-    assert (failed["type"], failed["status"], failed["reason"]) == ("Failed", "True", "BackoffLimitExceeded")
+    assert (failed["type"], failed["status"], failed["reason"]) == (
+        "Failed",
+        "True",
+        "BackoffLimitExceeded",
+    )
     assert node.outputs["parameters"] == {"failed": "2"}  # what resolves is still reported
     pods = pods_of(state, node)
     assert [p.phase for p in pods] == [NodePhase.FAILED, NodePhase.FAILED]
@@ -172,19 +204,30 @@ def test_flaky_pod_is_replaced_until_it_succeeds(engine: Engine, shared: Path) -
         if any(n.type.value == "Pod" and n.phase is NodePhase.FAILED for n in state.nodes.values()):
             marker.touch()
 
-    state = run(engine, job_workflow(shared, spec, success=None, failure=None), fix_after_first_failure)
+    state = run(
+        engine, job_workflow(shared, spec, success=None, failure=None), fix_after_first_failure
+    )
     node = step(state, "job")
     assert node.phase is NodePhase.SUCCEEDED, node.message
     status = node.extra["resource"]["status"]
     failed = status["failed"]  # 1, or 2 when the replacement started before the fix
     assert failed in (1, 2) and status["succeeded"] == 1
-    assert status["conditions"][0]["type"] == "Complete"  # no conditions given: the Job's own verdict
-    assert [p.phase for p in pods_of(state, node)] == [NodePhase.FAILED] * failed + [NodePhase.SUCCEEDED]
+    assert (
+        status["conditions"][0]["type"] == "Complete"
+    )  # no conditions given: the Job's own verdict
+    assert [p.phase for p in pods_of(state, node)] == [NodePhase.FAILED] * failed + [
+        NodePhase.SUCCEEDED
+    ]
 
 
-def test_pod_with_several_containers_succeeds_only_when_all_do(engine: Engine, tmp_path: Path) -> None:
-    spec = job_with(container("main", "print('main ok')"),
-               container("side", "import sys; print('side bad'); sys.exit(2)"), backoffLimit=0)
+def test_pod_with_several_containers_succeeds_only_when_all_do(
+    engine: Engine, tmp_path: Path
+) -> None:
+    spec = job_with(
+        container("main", "print('main ok')"),
+        container("side", "import sys; print('side bad'); sys.exit(2)"),
+        backoffLimit=0,
+    )
     state = run(engine, job_workflow(tmp_path, spec, success=None, failure=None))
     node = step(state, "job")
     assert node.phase is NodePhase.FAILED
@@ -192,7 +235,10 @@ def test_pod_with_several_containers_succeeds_only_when_all_do(engine: Engine, t
     assert pod.phase is NodePhase.FAILED and pod.exit_code == 2
     assert pod.message == "container side: Error (exit code 2)"
     logs = engine.metadata.logs(state.run.id, pod.id)
-    assert sorted(r.uri.split("/logs/")[1] for r in logs if r.size) == ["main/stdout.log", "side/stdout.log"]
+    assert sorted(r.uri.split("/logs/")[1] for r in logs if r.size) == [
+        "main/stdout.log",
+        "side/stdout.log",
+    ]
 
 
 def test_completions_and_parallelism(engine: Engine, tmp_path: Path) -> None:
@@ -253,26 +299,43 @@ _SLEEP = {"name": "a", "image": "busybox", "command": ["true"]}
 @pytest.mark.parametrize(
     ("spec", "message"),
     [
-        ({"template": {"spec": {"containers": [_SLEEP]}}},
-         'spec.template.spec.restartPolicy: Required value: supported values: "OnFailure", "Never"'),
-        ({"template": {"spec": {"restartPolicy": "Always", "containers": [_SLEEP]}}},
-         "spec.template.spec.restartPolicy: Unsupported value: 'Always'"),
+        (
+            {"template": {"spec": {"containers": [_SLEEP]}}},
+            'spec.template.spec.restartPolicy: Required value: supported values: "OnFailure", "Never"',
+        ),
+        (
+            {"template": {"spec": {"restartPolicy": "Always", "containers": [_SLEEP]}}},
+            "spec.template.spec.restartPolicy: Unsupported value: 'Always'",
+        ),
         (job_with(), "spec.template.spec.containers: Required value"),
-        (job_with({"name": "a", "image": "acme/trainer:1"}),
-         ("spec.template.spec.containers[0] (a): image acme/trainer:1 has no known entrypoint; give the "
-          "template a `command`")),
-        (job_with({"image": "busybox", "command": ["true"]}), "spec.template.spec.containers[0].name: Required value"),
-        (job_with({"name": "a", "command": ["true"]}), "spec.template.spec.containers[0].image: Required value"),
-        (job_with({"name": "a", "image": "busybox", "comand": ["true"]}),
-         "spec.template.spec.containers[0].comand: Extra inputs are not permitted"),
+        (
+            job_with({"name": "a", "image": "acme/trainer:1"}),
+            (
+                "spec.template.spec.containers[0] (a): image acme/trainer:1 has no known entrypoint; give the "
+                "template a `command`"
+            ),
+        ),
+        (
+            job_with({"image": "busybox", "command": ["true"]}),
+            "spec.template.spec.containers[0].name: Required value",
+        ),
+        (
+            job_with({"name": "a", "command": ["true"]}),
+            "spec.template.spec.containers[0].image: Required value",
+        ),
+        (
+            job_with({"name": "a", "image": "busybox", "comand": ["true"]}),
+            "spec.template.spec.containers[0].comand: Extra inputs are not permitted",
+        ),
         (job_with(_SLEEP, _SLEEP), "spec.template.spec.containers[1].name: Duplicate value: 'a'"),
         (job_with(_SLEEP, completionMode="Indexed"), "spec.completionMode is not supported"),
         (job_with(_SLEEP, backoffLimit=-1), "spec.backoffLimit: Invalid value: -1"),
         ({"backoffLimit": 1}, "spec.template.spec: Required value"),
     ],
 )
-def test_bad_job_manifests_are_errors_before_anything_runs(engine: Engine, tmp_path: Path, spec: str,
-                                                          message: str) -> None:
+def test_bad_job_manifests_are_errors_before_anything_runs(
+    engine: Engine, tmp_path: Path, spec: str, message: str
+) -> None:
     state = run(engine, job_workflow(tmp_path, spec))
     node = step(state, "job")
     assert node.phase is NodePhase.ERROR
@@ -282,7 +345,9 @@ def test_bad_job_manifests_are_errors_before_anything_runs(engine: Engine, tmp_p
 
 def test_jq_filter_outputs_are_a_clear_error(engine: Engine, tmp_path: Path) -> None:
     outputs = [{"name": "n", "valueFrom": {"jqFilter": ".status.succeeded"}}]
-    state = run(engine, job_workflow(tmp_path, job_with(container("main", "pass")), outputs=outputs))
+    state = run(
+        engine, job_workflow(tmp_path, job_with(container("main", "pass")), outputs=outputs)
+    )
     node = step(state, "job")
     assert node.phase is NodePhase.ERROR
     assert "jqFilter outputs are not supported locally; use jsonPath" in node.message
@@ -290,9 +355,13 @@ def test_jq_filter_outputs_are_a_clear_error(engine: Engine, tmp_path: Path) -> 
 
 
 def test_missing_json_path_output_uses_default_or_errors(engine: Engine, tmp_path: Path) -> None:
-    outputs = [json_path_output("failed", "{.status.failed}", default="0"),
-               json_path_output("typo", "{.status.sucseeded}")]
-    state = run(engine, job_workflow(tmp_path, job_with(container("main", "pass")), outputs=outputs))
+    outputs = [
+        json_path_output("failed", "{.status.failed}", default="0"),
+        json_path_output("typo", "{.status.sucseeded}"),
+    ]
+    state = run(
+        engine, job_workflow(tmp_path, job_with(container("main", "pass")), outputs=outputs)
+    )
     node = step(state, "job")
     assert node.phase is NodePhase.ERROR
     assert "output parameter 'typo': jsonPath '{.status.sucseeded}' selects nothing" in node.message
@@ -300,7 +369,9 @@ def test_missing_json_path_output_uses_default_or_errors(engine: Engine, tmp_pat
 
 
 @pytest.mark.parametrize("action", ["get", "delete", "patch", "replace"])
-def test_actions_other_than_create_are_named_errors(engine: Engine, tmp_path: Path, action: str) -> None:
+def test_actions_other_than_create_are_named_errors(
+    engine: Engine, tmp_path: Path, action: str
+) -> None:
     path = job_workflow(tmp_path, job_with(container("main", "pass")), action=action)
     node = step(run(engine, path), "job")
     assert node.phase is NodePhase.ERROR
@@ -308,16 +379,22 @@ def test_actions_other_than_create_are_named_errors(engine: Engine, tmp_path: Pa
 
 
 def test_bad_condition_is_an_error_naming_it(engine: Engine, tmp_path: Path) -> None:
-    path = job_workflow(tmp_path, job_with(container("main", "pass")), success="status.succeeded > many")
+    path = job_workflow(
+        tmp_path, job_with(container("main", "pass")), success="status.succeeded > many"
+    )
     node = step(run(engine, path), "job")
     assert node.phase is NodePhase.ERROR
-    assert node.message.startswith("successCondition: condition 'status.succeeded > many' does not parse")
+    assert node.message.startswith(
+        "successCondition: condition 'status.succeeded > many' does not parse"
+    )
 
 
 def test_a_name_already_created_in_the_run_is_refused(engine: Engine, tmp_path: Path) -> None:
     text = EXAMPLE.read_text().replace("generateName: train-", "name: train")
-    text = text.replace("    - - name: report\n", "    - - name: again\n        template: train-job\n"
-                        "    - - name: report\n")
+    text = text.replace(
+        "    - - name: report\n",
+        "    - - name: again\n        template: train-job\n    - - name: report\n",
+    )
     path = tmp_path / "twice.yaml"
     path.write_text(text)
     state = run(engine, path)
@@ -330,7 +407,8 @@ def test_a_name_already_created_in_the_run_is_refused(engine: Engine, tmp_path: 
 # -- validation ---------------------------------------------------------------------------------
 def test_kind_without_local_controller_is_a_validation_error_naming_it(tmp_path: Path) -> None:
     path = tmp_path / "pytorch.yaml"
-    path.write_text(textwrap.dedent("""\
+    path.write_text(
+        textwrap.dedent("""\
         apiVersion: argoproj.io/v1alpha1
         kind: Workflow
         metadata:
@@ -347,7 +425,8 @@ def test_kind_without_local_controller_is_a_validation_error_naming_it(tmp_path:
                 metadata:
                   generateName: mnist-
                 spec: {}
-        """))
+        """)
+    )
     with pytest.raises(SpecError) as info:
         load_and_validate(str(path))
     [problem] = info.value.problems

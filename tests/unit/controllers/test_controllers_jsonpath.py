@@ -15,8 +15,14 @@ OBJ: dict[str, Any] = {
     "spec": {
         "backoffLimit": 6,
         "suspend": False,
-        "template": {"spec": {"containers": [{"name": "main", "image": "python:3.11"},
-                                             {"name": "side", "image": "busybox"}]}},
+        "template": {
+            "spec": {
+                "containers": [
+                    {"name": "main", "image": "python:3.11"},
+                    {"name": "side", "image": "busybox"},
+                ]
+            }
+        },
     },
     "status": {
         "succeeded": 1,
@@ -61,8 +67,14 @@ def test_jsonpath_table(template: str, expected: str) -> None:
 
 @pytest.mark.parametrize(
     "template",
-    ["{.status.failed}", "{.items[5].x}", "{.items[*].missing}", "{.metadata.name.deeper}",
-     '{.status.conditions[?(@.type=="Failed")].status}', "prefix {.nope} suffix"],
+    [
+        "{.status.failed}",
+        "{.items[5].x}",
+        "{.items[*].missing}",
+        "{.metadata.name.deeper}",
+        '{.status.conditions[?(@.type=="Failed")].status}',
+        "prefix {.nope} suffix",
+    ],
 )
 def test_a_path_that_selects_nothing_is_none(template: str) -> None:
     assert render(OBJ, template) is None

@@ -28,7 +28,9 @@ class Finished:
 
     def node(self, display: str) -> NodeRecord:
         found = [n for n in self.state.nodes.values() if n.display_name == display]
-        assert len(found) == 1, f"{display!r}: {[n.display_name for n in self.state.nodes.values()]}"
+        assert len(found) == 1, (
+            f"{display!r}: {[n.display_name for n in self.state.nodes.values()]}"
+        )
         return found[0]
 
     def phases(self) -> dict[str, str]:
@@ -37,16 +39,24 @@ class Finished:
 
 @pytest.fixture
 def run_yaml(tmp_path: Path) -> Callable[..., Finished]:
-    def run(text: str, script: Callable[[StepRequest], FakeOutcome] | None = None,
-            parameters: dict[str, str] | None = None) -> Finished:
+    def run(
+        text: str,
+        script: Callable[[StepRequest], FakeOutcome] | None = None,
+        parameters: dict[str, str] | None = None,
+    ) -> Finished:
         manifest, source, positions = load_manifest(text)
         workflow = as_workflow(manifest)
         problems = validate_workflow(workflow, positions)
         assert not problems, problems
         metadata = MetadataStore(f"sqlite:///{tmp_path / 'kp.db'}")
         runner = FakeRunner(script or echo_words({}))
-        engine = Engine(metadata, LocalArtifactStore(tmp_path / "artifacts"), runner,
-                        work_root=tmp_path / "work", poll_interval=0.01)
+        engine = Engine(
+            metadata,
+            LocalArtifactStore(tmp_path / "artifacts"),
+            runner,
+            work_root=tmp_path / "work",
+            poll_interval=0.01,
+        )
         record = engine.submit(workflow, parameters=parameters, source=source)
         final = engine.execute(record.id)
         return Finished(final, metadata.load_state(record.id), runner, metadata)

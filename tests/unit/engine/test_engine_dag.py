@@ -18,19 +18,22 @@ spec:
 
 
 def dag(tasks: str, extra: str = "") -> str:
-    return HEADER + f"""
+    return (
+        HEADER
+        + f"""
   - name: main
 {extra}    dag:
       tasks:
 {tasks}
 """
+    )
 
 
 def task(name: str, depends: str | None = None, extra: str = "") -> str:
     text = f"      - name: {name}\n        template: echo\n"
     text += f"        arguments: {{parameters: [{{name: word, value: {name}}}]}}\n"
     if depends:
-        text += f"        depends: \"{depends}\"\n"
+        text += f'        depends: "{depends}"\n'
     return text + extra
 
 
@@ -59,7 +62,9 @@ def test_failed_task_omits_dependents_and_fails_the_dag(run_yaml) -> None:
 def test_failed_dependency_runs_a_failure_handler_but_dag_still_fails(run_yaml) -> None:
     from engine_support import script
 
-    out = run_yaml(dag(task("A") + task("cleanup", "A.Failed") + task("next", "A")), script({"A": FAIL}))
+    out = run_yaml(
+        dag(task("A") + task("cleanup", "A.Failed") + task("next", "A")), script({"A": FAIL})
+    )
     assert out.phases()["cleanup"] == "Succeeded"
     assert out.phases()["next"] == "Omitted"
     # `next` is an Omitted leaf below the failed A: its branch phase is Failed.
@@ -77,7 +82,9 @@ def test_handled_failure_succeeds_when_every_leaf_below_it_completes(run_yaml) -
 def test_continue_on_failed_leaf_does_not_fail_the_dag(run_yaml) -> None:
     from engine_support import script
 
-    out = run_yaml(dag(task("A") + task("B", "A", "        continueOn: {failed: true}\n")), script({"B": FAIL}))
+    out = run_yaml(
+        dag(task("A") + task("B", "A", "        continueOn: {failed: true}\n")), script({"B": FAIL})
+    )
     assert out.phases()["B"] == "Failed"
     assert out.run.phase.value == "Succeeded"
 
@@ -85,8 +92,10 @@ def test_continue_on_failed_leaf_does_not_fail_the_dag(run_yaml) -> None:
 def test_legacy_dependencies_honour_continue_on_of_the_dependency(run_yaml) -> None:
     from engine_support import script
 
-    tasks = ("      - {name: A, template: echo, continueOn: {failed: true}, arguments: {parameters: [{name: word, value: A}]}}\n"
-             "      - {name: B, template: echo, dependencies: [A], arguments: {parameters: [{name: word, value: B}]}}\n")
+    tasks = (
+        "      - {name: A, template: echo, continueOn: {failed: true}, arguments: {parameters: [{name: word, value: A}]}}\n"
+        "      - {name: B, template: echo, dependencies: [A], arguments: {parameters: [{name: word, value: B}]}}\n"
+    )
     out = run_yaml(dag(tasks), script({"A": FAIL}))
     assert out.phases()["B"] == "Succeeded"
     assert out.run.phase.value == "Succeeded"
@@ -94,7 +103,8 @@ def test_legacy_dependencies_honour_continue_on_of_the_dependency(run_yaml) -> N
 
 def test_target_runs_only_the_targets_and_their_ancestors(run_yaml) -> None:
     text = dag(task("A") + task("B", "A") + task("C") + task("D", "C")).replace(
-        "    dag:\n", "    dag:\n      target: B\n")
+        "    dag:\n", "    dag:\n      target: B\n"
+    )
     out = run_yaml(text)
     assert sorted(r.argv[-1] for r in out.runner.launched) == ["A", "B"]
     assert out.run.phase.value == "Succeeded"
@@ -110,7 +120,7 @@ def test_fail_fast_false_still_fails_after_all_targets_finish(run_yaml) -> None:
 
 
 def test_when_false_skips_and_dependents_still_run(run_yaml) -> None:
-    out = run_yaml(dag(task("A", extra="        when: \"1 == 2\"\n") + task("B", "A")))
+    out = run_yaml(dag(task("A", extra='        when: "1 == 2"\n') + task("B", "A")))
     assert out.phases()["A"] == "Skipped"
     assert "evaluated false" in out.node("A").message
     assert out.phases()["B"] == "Succeeded"  # a bare `A` accepts A.Skipped
@@ -118,7 +128,7 @@ def test_when_false_skips_and_dependents_still_run(run_yaml) -> None:
 
 
 def test_error_in_when_is_an_error_node(run_yaml) -> None:
-    out = run_yaml(dag(task("A", extra="        when: \"1 < hello\"\n")))
+    out = run_yaml(dag(task("A", extra='        when: "1 < hello"\n')))
     assert out.phases()["A"] == "Error"
     assert "when" in out.node("A").message
     assert out.run.phase.value == "Error"
@@ -127,9 +137,12 @@ def test_error_in_when_is_an_error_node(run_yaml) -> None:
 def test_any_succeeded_and_all_failed_on_fan_out(run_yaml) -> None:
     from engine_support import script
 
-    tasks = ("      - name: A\n        template: echo\n        withItems: [x, y]\n"
-             "        arguments: {parameters: [{name: word, value: \"{{item}}\"}]}\n"
-             + task("some", "A.AnySucceeded") + task("none", "A.AllFailed"))
+    tasks = (
+        "      - name: A\n        template: echo\n        withItems: [x, y]\n"
+        '        arguments: {parameters: [{name: word, value: "{{item}}"}]}\n'
+        + task("some", "A.AnySucceeded")
+        + task("none", "A.AllFailed")
+    )
     text = dag(tasks + "        continueOn: {failed: true}\n")
     out = run_yaml(text, script({"x": FAIL}))
     assert out.phases()["A"] == "Failed"
@@ -138,12 +151,14 @@ def test_any_succeeded_and_all_failed_on_fan_out(run_yaml) -> None:
 
 
 def test_fan_out_names_and_aggregated_results(run_yaml) -> None:
-    tasks = ("      - name: gen\n        template: echo\n        arguments: {parameters: [{name: word, value: '[\"a\", {\"k\": 1}]'}]}\n"
-             "      - name: each\n        template: echo\n        depends: gen\n"
-             "        withParam: \"{{tasks.gen.outputs.result}}\"\n"
-             "        arguments: {parameters: [{name: word, value: \"{{item}}\"}]}\n"
-             "      - name: sum\n        template: echo\n        depends: each\n"
-             "        arguments: {parameters: [{name: word, value: \"{{tasks.each.outputs.result}}\"}]}\n")
+    tasks = (
+        '      - name: gen\n        template: echo\n        arguments: {parameters: [{name: word, value: \'["a", {"k": 1}]\'}]}\n'
+        "      - name: each\n        template: echo\n        depends: gen\n"
+        '        withParam: "{{tasks.gen.outputs.result}}"\n'
+        '        arguments: {parameters: [{name: word, value: "{{item}}"}]}\n'
+        "      - name: sum\n        template: echo\n        depends: each\n"
+        '        arguments: {parameters: [{name: word, value: "{{tasks.each.outputs.result}}"}]}\n'
+    )
     out = run_yaml(dag(tasks))
     assert out.phases()["each(0:a)"] == "Succeeded"
     assert out.phases()["each(1:k:1)"] == "Succeeded"
@@ -152,10 +167,12 @@ def test_fan_out_names_and_aggregated_results(run_yaml) -> None:
 
 
 def test_with_param_that_is_not_a_list_is_an_error(run_yaml) -> None:
-    tasks = ("      - name: gen\n        template: echo\n        arguments: {parameters: [{name: word, value: 'not json'}]}\n"
-             "      - name: each\n        template: echo\n        depends: gen\n"
-             "        withParam: \"{{tasks.gen.outputs.result}}\"\n"
-             "        arguments: {parameters: [{name: word, value: \"{{item}}\"}]}\n")
+    tasks = (
+        "      - name: gen\n        template: echo\n        arguments: {parameters: [{name: word, value: 'not json'}]}\n"
+        "      - name: each\n        template: echo\n        depends: gen\n"
+        '        withParam: "{{tasks.gen.outputs.result}}"\n'
+        '        arguments: {parameters: [{name: word, value: "{{item}}"}]}\n'
+    )
     out = run_yaml(dag(tasks))
     assert out.phases()["each"] == "Error"
     assert "withParam value could not be parsed as a JSON list" in out.node("each").message
@@ -163,8 +180,11 @@ def test_with_param_that_is_not_a_list_is_an_error(run_yaml) -> None:
 
 
 def test_empty_loop_is_skipped(run_yaml) -> None:
-    tasks = ("      - name: each\n        template: echo\n        withItems: []\n"
-             "        arguments: {parameters: [{name: word, value: \"{{item}}\"}]}\n" + task("after", "each"))
+    tasks = (
+        "      - name: each\n        template: echo\n        withItems: []\n"
+        '        arguments: {parameters: [{name: word, value: "{{item}}"}]}\n'
+        + task("after", "each")
+    )
     out = run_yaml(dag(tasks))
     assert out.phases()["each"] == "Skipped"
     assert out.node("each").message == "Skipped, empty params"
@@ -172,9 +192,13 @@ def test_empty_loop_is_skipped(run_yaml) -> None:
 
 
 def test_template_parallelism_caps_concurrent_children(run_yaml) -> None:
-    tasks = ("      - name: each\n        template: echo\n        withSequence: {count: \"6\"}\n"
-             "        arguments: {parameters: [{name: word, value: \"{{item}}\"}]}\n")
-    out = run_yaml(dag(tasks, "    parallelism: 2\n"), lambda r: FakeOutcome(stdout="x", running_polls=2))
+    tasks = (
+        '      - name: each\n        template: echo\n        withSequence: {count: "6"}\n'
+        '        arguments: {parameters: [{name: word, value: "{{item}}"}]}\n'
+    )
+    out = run_yaml(
+        dag(tasks, "    parallelism: 2\n"), lambda r: FakeOutcome(stdout="x", running_polls=2)
+    )
     assert out.run.phase.value == "Succeeded"
     assert max_concurrent(out) <= 2
 

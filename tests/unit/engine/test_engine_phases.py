@@ -12,8 +12,15 @@ from engine.state import RunRecord, RunState
 
 
 def _state() -> RunState:
-    run = RunRecord(id="r1", name="wf", uid="u", namespace="default", phase=RunPhase.RUNNING,
-                    created_at=0.0, manifest={})
+    run = RunRecord(
+        id="r1",
+        name="wf",
+        uid="u",
+        namespace="default",
+        phase=RunPhase.RUNNING,
+        created_at=0.0,
+        manifest={},
+    )
     return RunState(run)
 
 
@@ -27,8 +34,11 @@ def _reach(state: RunState, phase: NodePhase):
     return node
 
 
-@pytest.mark.parametrize(("frm", "to"), list(product(NodePhase, NodePhase)),
-                         ids=[f"{a.value}->{b.value}" for a, b in product(NodePhase, NodePhase)])
+@pytest.mark.parametrize(
+    ("frm", "to"),
+    list(product(NodePhase, NodePhase)),
+    ids=[f"{a.value}->{b.value}" for a, b in product(NodePhase, NodePhase)],
+)
 def test_transition_table_is_enforced(frm: NodePhase, to: NodePhase) -> None:
     state = _state()
     node = _reach(state, frm)

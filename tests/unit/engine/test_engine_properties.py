@@ -20,25 +20,36 @@ from engine.validate import validate_workflow
 def dags(draw: st.DrawFn) -> tuple[dict[str, list[str]], set[str], dict[str, int]]:
     n = draw(st.integers(min_value=1, max_value=9))
     names = [f"t{i}" for i in range(n)]
-    deps = {name: sorted(draw(st.sets(st.sampled_from(names[:i]), max_size=3))) if i else []
-            for i, name in enumerate(names)}
+    deps = {
+        name: sorted(draw(st.sets(st.sampled_from(names[:i]), max_size=3))) if i else []
+        for i, name in enumerate(names)
+    }
     failing = draw(st.sets(st.sampled_from(names), max_size=3))
     polls = {name: draw(st.integers(min_value=0, max_value=3)) for name in names}
     return deps, failing, polls
 
 
 def _yaml(deps: dict[str, list[str]]) -> str:
-    lines = ["apiVersion: argoproj.io/v1alpha1", "kind: Workflow", "metadata: {name: prop}", "spec:",
-             "  entrypoint: main", "  templates:",
-             "  - name: leaf", "    inputs: {parameters: [{name: w}]}",
-             "    container: {image: busybox, command: [echo, '{{inputs.parameters.w}}']}",
-             "  - name: main", "    dag:", "      tasks:"]
+    lines = [
+        "apiVersion: argoproj.io/v1alpha1",
+        "kind: Workflow",
+        "metadata: {name: prop}",
+        "spec:",
+        "  entrypoint: main",
+        "  templates:",
+        "  - name: leaf",
+        "    inputs: {parameters: [{name: w}]}",
+        "    container: {image: busybox, command: [echo, '{{inputs.parameters.w}}']}",
+        "  - name: main",
+        "    dag:",
+        "      tasks:",
+    ]
     for name, ds in deps.items():
         lines.append(f"      - name: {name}")
         lines.append("        template: leaf")
         lines.append(f"        arguments: {{parameters: [{{name: w, value: {name}}}]}}")
         if ds:
-            lines.append(f"        depends: \"{' && '.join(ds)}\"")
+            lines.append(f'        depends: "{" && ".join(ds)}"')
     return "\n".join(lines) + "\n"
 
 
@@ -49,14 +60,21 @@ def test_random_dags_run_in_order_and_end_as_argo_would(case) -> None:
 
     def script(request):
         word = request.argv[-1]
-        return FakeOutcome(exit_code=1 if word in failing else 0, stdout=word, running_polls=polls[word])
+        return FakeOutcome(
+            exit_code=1 if word in failing else 0, stdout=word, running_polls=polls[word]
+        )
 
     with tempfile.TemporaryDirectory() as tmp:
         metadata = MetadataStore(f"sqlite:///{Path(tmp) / 'kp.db'}")
         manifest, _, _ = load_manifest(_yaml(deps))
         assert validate_workflow(manifest) == []
-        engine = Engine(metadata, LocalArtifactStore(Path(tmp) / "a"), FakeRunner(script),
-                        work_root=Path(tmp) / "w", poll_interval=0.0)
+        engine = Engine(
+            metadata,
+            LocalArtifactStore(Path(tmp) / "a"),
+            FakeRunner(script),
+            work_root=Path(tmp) / "w",
+            poll_interval=0.0,
+        )
         record = engine.submit(manifest)
         final = engine.execute(record.id)
         state = metadata.load_state(record.id)

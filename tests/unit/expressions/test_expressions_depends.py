@@ -102,9 +102,12 @@ def test_long_chains_do_not_recurse() -> None:
     [
         ("", r"empty"),
         ("   ", r"empty"),
-        ("A.Suceeded", r"unknown task result 'Suceeded'.*did you mean A\.Succeeded.*"
-                       r"valid results are Succeeded, Failed, Errored, Skipped, Omitted, "
-                       r"Daemoned, AnySucceeded, AllFailed.*offset 2"),
+        (
+            "A.Suceeded",
+            r"unknown task result 'Suceeded'.*did you mean A\.Succeeded.*"
+            r"valid results are Succeeded, Failed, Errored, Skipped, Omitted, "
+            r"Daemoned, AnySucceeded, AllFailed.*offset 2",
+        ),
         ("A.succeeded", r"unknown task result 'succeeded'"),
         ("A.", r"missing result after 'A\.'"),
         ("1task", r"'1task' starts with a digit.*offset 0"),

@@ -121,8 +121,11 @@ def test_nil_expression_result() -> None:
 
 def test_expression_errors_propagate_when_strict() -> None:
     with pytest.raises(UndefinedName, match=r"unknown name 'fooo' in inputs\.parameters"):
-        substitute("{{=inputs.parameters.fooo}}", resolve,
-                   expression_env=lambda: {"inputs": {"parameters": {"foo": "1"}}})
+        substitute(
+            "{{=inputs.parameters.fooo}}",
+            resolve,
+            expression_env=lambda: {"inputs": {"parameters": {"foo": "1"}}},
+        )
     with pytest.raises(ExpressionError, match=r"cannot encode NaN as JSON"):
         substitute("{{=x}}", resolve, expression_env=lambda: {"x": float("nan")})
 
@@ -169,8 +172,10 @@ def test_text_without_braces_is_unchanged(text: str) -> None:
     assert substitute(text, lambda name: "X") == text
 
 
-@given(parts=st.lists(st.tuples(_PLAIN, _NAMES, st.sampled_from(["", " ", "  "])), max_size=6),
-       tail=_PLAIN)
+@given(
+    parts=st.lists(st.tuples(_PLAIN, _NAMES, st.sampled_from(["", " ", "  "])), max_size=6),
+    tail=_PLAIN,
+)
 def test_inserted_placeholders_are_found(parts: list[tuple[str, str, str]], tail: str) -> None:
     text, expected_text, expected = "", "", []
     for literal, name, pad in parts:

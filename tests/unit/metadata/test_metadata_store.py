@@ -1,0 +1,143 @@
+"""The metadata store on SQLite and on the real PostgreSQL server (127.0.0.1:5432, database `test`)."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy import create_engine, text
+
+from engine.errors import IllegalTransition, KubepipeError, RunNotFound
+from engine.metadata.store import MetadataStore, RunFilter
+from engine.phases import NodePhase, NodeType, RunPhase
+from engine.state import ArtifactRecord, LogRecord, RunRecord, RunState
+
+PG_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+
+
+def _postgres_schema() -> Iterator[str]:
+    try:
+        admin = create_engine(PG_URL)
+        with admin.connect() as conn:
+            conn.execute(text("select 1"))
+    except Exception as exc:  # no server: the SQLite half still runs
+        pytest.skip(f"PostgreSQL at 127.0.0.1:5432 is not reachable ({type(exc).__name__})")
+    schema = f"kp_{uuid.uuid4().hex[:10]}"
+    with admin.begin() as conn:
+        conn.execute(text(f"create schema {schema}"))
+    try:
+        yield f"{PG_URL}?options=-csearch_path%3D{schema}"
+    finally:
+        with admin.begin() as conn:
+            conn.execute(text(f"drop schema {schema} cascade"))
+        admin.dispose()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[MetadataStore]:
+    if request.param == "sqlite":
+        s = MetadataStore(f"sqlite:///{tmp_path / 'kp.db'}")
+        yield s
+        s.close()
+        return
+    for url in _postgres_schema():
+        s = MetadataStore(url)
+        yield s
+        s.close()
+
+
+def _run(name: str = "wf", created: float = 1.0) -> RunRecord:
+    return RunRecord(id=uuid.uuid4().hex[:12], name=name, uid=str(uuid.uuid4()), namespace="default",
+                     phase=RunPhase.PENDING, created_at=created, manifest={"kind": "Workflow"})
+
+
+def test_commit_round_trips_nodes_events_artifacts_and_logs(store: MetadataStore) -> None:
+    run = _run()
+    store.create_run(run)
+    state = store.load_state(run.id)
+    root = state.create("wf", "wf", NodeType.DAG, template_name="main")
+    state.transition(root, NodePhase.RUNNING, "started")
+    child = state.create("wf.a", "a", NodeType.POD, parent=root, boundary_id=root.id,
+                         inputs={"parameters": {"x": "ünïcode ✓"}})
+    state.transition(child, NodePhase.RUNNING)
+    child.outputs = {"result": "42", "parameters": {"p": "v"}}
+    child.exit_code = 0
+    state.transition(child, NodePhase.SUCCEEDED, "done")
+    state.add_artifact(ArtifactRecord(child.id, "model", "file:///x", "a" * 64, 10, False, 2.0))
+    state.add_log(LogRecord(child.id, "stdout", "file:///l", "b" * 64, 3, 2.0))
+    state.run.phase = RunPhase.RUNNING
+    state.run_dirty = True
+    store.commit(state)
+    assert not state.has_changes()
+
+    loaded = store.load_state(run.id)
+    assert loaded.run.phase is RunPhase.RUNNING
+    a = loaded.get("wf.a")
+    assert a is not None and a.phase is NodePhase.SUCCEEDED and a.outputs["result"] == "42"
+    assert a.inputs["parameters"]["x"] == "ünïcode ✓" and a.parent_id == root.id
+    assert loaded.get("wf").children == [a.id]
+    assert [(e.from_phase, e.to_phase) for e in store.node_events(run.id) if e.node_id == a.id] == [
+        (None, NodePhase.PENDING), (NodePhase.PENDING, NodePhase.RUNNING), (NodePhase.RUNNING, NodePhase.SUCCEEDED)]
+    assert [x.name for x in store.artifacts(run.id)] == ["model"]
+    assert [x.stream for x in store.logs(run.id, a.id)] == ["stdout"]
+    assert loaded.active == {root.id}
+
+
+def test_illegal_transition_is_refused_and_nothing_is_written(store: MetadataStore) -> None:
+    run = _run()
+    store.create_run(run)
+    state = store.load_state(run.id)
+    node = state.create("wf", "wf", NodeType.POD)
+    state.transition(node, NodePhase.SUCCEEDED)
+    store.commit(state)
+    with pytest.raises(IllegalTransition):
+        state.transition(node, NodePhase.RUNNING)
+    store.commit(state)
+    assert store.load_state(run.id).get("wf").phase is NodePhase.SUCCEEDED
+
+
+def test_resolve_by_id_prefix_and_name(store: MetadataStore) -> None:
+    old, new = _run("same", 1.0), _run("same", 2.0)
+    store.create_run(old)
+    store.create_run(new)
+    assert store.resolve_run(new.id).id == new.id
+    assert store.resolve_run("same").id == new.id  # the newest of that name
+    assert store.resolve_run(old.id[:8]).id == old.id
+    with pytest.raises(RunNotFound, match="no run with id or name 'nope'"):
+        store.resolve_run("nope")
+    assert [r.id for r in store.list_runs()] == [new.id, old.id]
+    assert store.list_runs(RunFilter(phase=RunPhase.SUCCEEDED)) == []
+
+
+def test_stop_request_survives_engine_commits(store: MetadataStore) -> None:
+    run = _run()
+    store.create_run(run)
+    state = store.load_state(run.id)
+    store.request_stop(run.id, "Stopped by user")
+    state.run.phase = RunPhase.RUNNING
+    state.run_dirty = True
+    store.commit(state)  # the engine's own write must not clear the request
+    assert store.stop_requested(run.id) == "Stopped by user"
+
+
+def test_delete_run_removes_everything(store: MetadataStore) -> None:
+    run = _run()
+    store.create_run(run)
+    state = store.load_state(run.id)
+    state.create("wf", "wf", NodeType.POD)
+    store.commit(state)
+    store.delete_run(run.id)
+    assert store.count_runs() == 0
+    assert store.node_events(run.id) == []
+
+
+def test_a_newer_schema_is_refused(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'kp.db'}"
+    MetadataStore(url).close()
+    engine = create_engine(url)
+    with engine.begin() as conn:
+        conn.execute(text("update kubepipe_schema set version = 999"))
+    with pytest.raises(KubepipeError, match="schema version 999, newer than this kubepipe understands"):
+        MetadataStore(url)

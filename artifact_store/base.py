@@ -65,8 +65,12 @@ class ArtifactStore(Protocol):
         """Return the key of a URI this store produced; raise InvalidArtifactKey otherwise."""
         ...
 
-    def put_file(self, key: str, src: Path) -> ArtifactInfo:
-        """Store the regular file ``src`` under ``key``, replacing any previous artifact."""
+    def put_file(self, key: str, src: Path, *, durable: bool = True) -> ArtifactInfo:
+        """Store the regular file ``src`` under ``key``, replacing any previous artifact.
+
+        ``durable=False`` may skip waiting for the bytes to reach stable storage (logs, which a
+        power cut may lose); the write is atomic either way.
+        """
         ...
 
     def put_stream(self, key: str, stream: BinaryIO) -> ArtifactInfo:

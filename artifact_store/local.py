@@ -106,24 +106,24 @@ class LocalArtifactStore:
 
     # -- writes ---------------------------------------------------------------
 
-    def put_file(self, key: str, src: Path) -> ArtifactInfo:
+    def put_file(self, key: str, src: Path, *, durable: bool = True) -> ArtifactInfo:
         """Copy the regular file ``src`` into the store under ``key``."""
         key = self._checked(key)
         src = Path(src)
         with caller_path(src, "read the upload source", _UPLOAD_FIX):
             source = src.open("rb")  # A directory fails here with IsADirectoryError.
         with source:
-            return self._publish(key, guarded_reader(source.read, source_stream_error(key)))
+            return self._publish(key, guarded_reader(source.read, source_stream_error(key)), durable=durable)
 
     def put_stream(self, key: str, stream: BinaryIO) -> ArtifactInfo:
         """Store everything read from ``stream`` under ``key``, 1 MiB at a time."""
         key = self._checked(key)
         return self._publish(key, guarded_reader(stream.read, source_stream_error(key)))
 
-    def _publish(self, key: str, read: _Reader) -> ArtifactInfo:
+    def _publish(self, key: str, read: _Reader, *, durable: bool = True) -> ArtifactInfo:
         uri = self.uri_for(key)
         with writing_artifact(key, uri):
-            with atomic_target(self._path(key)) as pending:
+            with atomic_target(self._path(key), durable=durable) as pending:
                 written = copy_hashing(read, pending.file.write)
             assert pending.stat is not None, "atomic_target publishes only after stat"
             self._index.write(DigestRecord.for_file(key, written.sha256, pending.stat))

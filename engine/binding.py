@@ -160,5 +160,7 @@ def bind_inputs(
         )
     except ExpressionError as exc:
         raise BindingError(f"template {template.name!r}: {exc}") from None
+    if filled == body:  # nothing to fill in: skip re-validating the same template
+        return template, inputs
     filled["inputs"] = template.inputs.dump()
     return Template.model_validate(filled), inputs

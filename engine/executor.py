@@ -38,6 +38,7 @@ from engine.templates import TemplateLibrary
 from engine.values import parse_duration
 
 OnChange = Callable[[RunState], None]
+STOP_CHECK_INTERVAL = 0.25  # seconds between looks for a `kubepipe stop` request
 
 
 def apply_parameters(
@@ -132,6 +133,7 @@ class Engine:
         self.controllers = controllers or default_registry()
         self.poll_interval = poll_interval
         self.clock = clock
+        self._stop_checked_at = float("-inf")
 
     # -- submit -----------------------------------------------------------------------------
     def submit(
@@ -208,7 +210,13 @@ class Engine:
             self.controllers.reconcile(
                 state, state.nodes[node_id], operator, self._resource_context(state)
             )
-        stop = self.metadata.stop_requested(run.id) if operator.stopping is None else None
+        stop = None
+        now = self.clock()
+        if operator.stopping is None and now - self._stop_checked_at >= STOP_CHECK_INTERVAL:
+            # `kubepipe stop` writes desired state from another process; a read per tick would
+            # cost a query per step, so look a few times a second.
+            self._stop_checked_at = now
+            stop = self.metadata.stop_requested(run.id)
         if (
             stop is None
             and deadline is not None
@@ -221,7 +229,9 @@ class Engine:
             for handle in handles.values():
                 self.runner.cancel(handle, stop)
             for node_id in [i for i in state.active if "resource" in state.nodes[i].extra]:
-                self.controllers.cancel(state, state.nodes[node_id], stop, self._resource_context(state))
+                self.controllers.cancel(
+                    state, state.nodes[node_id], stop, self._resource_context(state)
+                )
         operator.globals["workflow.duration"] = (
             f"{self.clock() - (run.started_at or self.clock()):.3f}"
         )

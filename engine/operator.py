@@ -51,6 +51,9 @@ class Operator:
         self._queued: set[str] = set()
         self.bound_templates: dict[str, Template] = {}
         self.plans: dict[str, DagPlan] = {}
+        # Per DAG node: tasks fulfilled for good, and their branch phases (engine.walk_dag).
+        self.dag_done: dict[str, set[str]] = {}
+        self.dag_branches: dict[str, dict[str, tuple[NodePhase, NodeRecord | None]]] = {}
         self._active_pods = 0
         self._active_in: Counter[str] = Counter()
         self.next_wakeup: float | None = None  # earliest retry backoff or suspend end

@@ -59,9 +59,8 @@ def finalize_template(node: NodeRecord, template: Template) -> Template:
     values = _pod_values(node, template)
     body = template.dump()
     body.pop("inputs", None)
-    for alias in type(
-        template
-    ).k8s_only_aliases():  # not applied locally, never substituted (metrics)
+    # Kubernetes-only fields (e.g. metrics) are not applied locally, so never substituted.
+    for alias in type(template).k8s_only_aliases():
         body.pop(alias, None)
     try:
         filled = substitute_obj(
@@ -69,6 +68,8 @@ def finalize_template(node: NodeRecord, template: Template) -> Template:
         )
     except ExpressionError as exc:
         raise PodSetupError(f"failed to resolve {exc}") from None
+    if filled == body:
+        return template
     filled["inputs"] = template.inputs.dump()
     return Template.model_validate(filled)
 
@@ -85,13 +86,13 @@ def build_request(
     """Everything the runner needs, with input artifacts fetched into the node's staging dir."""
     container = template.main_container
     base = work_root / run_id / node.id
-    staging = base / "staging"
+    staging = base / "staging"  # created only when the step has files to stage
     if staging.exists():
         shutil.rmtree(staging)
-    staging.mkdir(parents=True)
     input_files: dict[str, Path] = {}
     if template.kind is TemplateKind.SCRIPT:
         assert template.script is not None
+        staging.mkdir(parents=True)
         script = staging / "script"
         script.write_text(template.script.source, encoding="utf-8")
         script.chmod(0o755)  # `command: [sh, -c]` executes the file itself, as in Argo
@@ -253,9 +254,12 @@ def store_logs(
     """Keep a step's stdout/stderr; `container` names one of a several-container pod's logs."""
     folder = f"logs/{container}" if container else "logs"
     for stream, path in (("stdout", status.stdout_path), ("stderr", status.stderr_path)):
-        if path is None or not Path(path).exists():
-            continue
-        info = store.put_file(f"{state.run.id}/{node.id}/{folder}/{stream}.log", Path(path))
+        if path is None or not Path(path).is_file() or Path(path).stat().st_size == 0:
+            continue  # an empty stream has nothing to show; not storing it saves a write per step
+        # Logs are diagnostics: atomic, but not worth an fsync each on the hot path.
+        info = store.put_file(
+            f"{state.run.id}/{node.id}/{folder}/{stream}.log", Path(path), durable=False
+        )
         state.add_log(LogRecord(node.id, stream, info.uri, info.sha256, info.size, time.time()))
 
 

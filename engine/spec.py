@@ -16,6 +16,7 @@ This module imports only pydantic and the stdlib, so `import dsl` stays light.
 
 from __future__ import annotations
 
+import functools
 import json
 from enum import Enum
 from typing import Annotated, Any, ClassVar, Literal, Union
@@ -54,11 +55,16 @@ class _Spec(BaseModel):
     @classmethod
     def k8s_only_aliases(cls) -> frozenset[str]:
         """The manifest spelling of the Kubernetes-only fields, e.g. `nodeSelector`."""
-        return frozenset(cls.model_fields[f].alias or f for f in cls._k8s_only)
+        return _aliases(cls)
 
     def dump(self) -> dict[str, Any]:
         """The manifest form: Argo's field names, unset fields left out."""
         return self.model_dump(by_alias=True, exclude_none=True, mode="json")
+
+
+@functools.cache
+def _aliases(model: type[_Spec]) -> frozenset[str]:
+    return frozenset(model.model_fields[f].alias or f for f in model._k8s_only)
 
 
 class RetryPolicy(str, Enum):

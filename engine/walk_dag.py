@@ -67,22 +67,41 @@ def execute_dag(op: Operator, node: NodeRecord, bound: Template) -> NodeRecord:
 def dag_task(
     op: Operator, dag: NodeRecord, plan: DagPlan, name: str, visited: set[str], scope: Scope
 ) -> None:
+    """Argo's executeDAGTask: advance a task, after walking the dependencies it waits for."""
     if name in visited:
         return
     visited.add(name)
+    done = op.dag_done.setdefault(dag.id, set())
+    if name in done:  # fulfilled (with its hooks) on an earlier walk: nothing can change it
+        return
     task = plan.tasks[name]
     node_name = f"{dag.name}.{name}"
     node = op.state.by_name.get(node_name)
     if node is not None:
         advance_invocation(op, node, task, scope, dag.id)
+        if invocation_done(op, node_name, task):
+            done.add(name)
         return
     deps = plan.deps[name]
     for dep in deps:
         dag_task(op, dag, plan, dep, visited, scope)
-    if not all(invocation_done(op, f"{dag.name}.{d}", plan.tasks[d]) for d in deps):
+    if not all(d in done for d in deps):
         return
     expression = plan.depends.get(name)
-    if expression is not None and not expression.evaluate(depends_resolver(op, dag, plan)):
+    try:
+        allowed = expression is None or expression.evaluate(depends_resolver(op, dag, plan))
+    except ExpressionError as exc:
+        failed = op.state.create(
+            node_name,
+            name,
+            NodeType.SKIPPED,
+            template_name=task.template,
+            boundary_id=dag.id,
+            parent=dag,
+        )
+        op.state.transition(failed, NodePhase.ERROR, "depends", f"invalid depends: {exc}")
+        return
+    if not allowed:
         skipped = op.state.create(
             node_name,
             name,
@@ -126,11 +145,17 @@ def depends_resolver(
 
 
 def assess_dag(op: Operator, dag: NodeRecord, plan: DagPlan) -> tuple[NodePhase, NodeRecord | None]:
-    """Argo's assessDAGPhase: branch phases flow through Omitted/Skipped nodes to the targets."""
-    branch: dict[str, tuple[NodePhase, NodeRecord | None]] = {}
+    """Argo's assessDAGPhase: branch phases flow through Omitted/Skipped nodes to the targets.
+
+    A task's branch phase never changes once it is fulfilled, so it is computed once per task.
+    """
+    branch = op.dag_branches.setdefault(dag.id, {})
+    done = op.dag_done.setdefault(dag.id, set())
     for name in plan.order:
+        if name in branch:
+            continue
         node = op.state.by_name.get(f"{dag.name}.{name}")
-        if node is None or not invocation_done(op, node.name, plan.tasks[name]):
+        if node is None or not (name in done or invocation_done(op, node.name, plan.tasks[name])):
             return NodePhase.RUNNING, None
         if node.phase.is_completed:
             branch[name] = (node.phase, node if node.phase.is_failure else None)
@@ -149,6 +174,3 @@ def assess_dag(op: Operator, dag: NodeRecord, plan: DagPlan) -> tuple[NodePhase,
             if plan.fail_fast:
                 break
     return result
-
-
-# -- steps ----------------------------------------------------------------------------

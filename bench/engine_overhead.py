@@ -32,15 +32,15 @@ from typing import Any, Literal
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from artifact_store import open_store  # noqa: E402
-from engine.executor import Engine  # noqa: E402
-from engine.metadata.store import MetadataStore  # noqa: E402
-from engine.runners.base import Runner  # noqa: E402
-from engine.runners.fake import InstantRunner  # noqa: E402
-from engine.runners.local import LocalRunner, LocalRunnerSettings  # noqa: E402
-from engine.settings import Settings  # noqa: E402
-from engine.spec import Workflow  # noqa: E402
-from engine.validate import validate_workflow  # noqa: E402
+from artifact_store import open_store
+from engine.executor import Engine
+from engine.metadata.store import MetadataStore
+from engine.runners.base import Runner
+from engine.runners.fake import InstantRunner
+from engine.runners.local import LocalRunner, LocalRunnerSettings
+from engine.settings import Settings
+from engine.spec import Workflow
+from engine.validate import validate_workflow
 
 TARGET_STEP_MS = 10.0
 TARGET_TRANSITIONS_PER_S = 2_000.0

@@ -348,6 +348,36 @@ def logs(ctx: _Context, run_ref: str, node_ref: str | None, follow: bool) -> Non
 @main.command()
 @click.argument("run_ref", metavar="RUN")
 @click.option(
+    "--node", "node_ref", default=None, help="resume only this suspended node (id or display name)"
+)
+@click.option(
+    "--output-parameter",
+    "outputs",
+    multiple=True,
+    help="NAME=VALUE for a suspend template's `valueFrom.supplied` output",
+)
+@click.pass_obj
+def resume(ctx: _Context, run_ref: str, node_ref: str | None, outputs: tuple[str, ...]) -> None:
+    """Resume a run's suspended steps (`argo resume`; `--output-parameter` as `argo node set`)."""
+    state = _state(ctx, run_ref)
+    if state.run.phase.is_finished:
+        _fail(f"run {state.run.id} already {state.run.phase.value}; nothing to resume", EXIT_FAILED)
+    waiting = [
+        n for n in state.nodes.values() if n.type.value == "Suspend" and not n.phase.is_fulfilled
+    ]
+    if node_ref is not None:
+        waiting = [n for n in waiting if node_ref in (n.id, n.name, n.display_name)]
+    if not waiting:
+        what = f"no suspended node {node_ref!r}" if node_ref else "no suspended node"
+        _fail(f"run {state.run.id} has {what} (see `kubepipe get {state.run.id}`)", EXIT_FAILED)
+    values = _parse_params(outputs)
+    ctx.metadata.request_resume(state.run.id, node_ref, values)
+    click.echo(f"resumed {', '.join(n.display_name for n in waiting)} in run {state.run.id}")
+
+
+@main.command()
+@click.argument("run_ref", metavar="RUN")
+@click.option(
     "--wait", "wait_seconds", default=10.0, show_default=True, help="seconds to wait for the engine"
 )
 @click.pass_obj

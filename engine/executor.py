@@ -22,7 +22,7 @@ from engine.controllers.registry import process_handles
 from engine.errors import KubepipeError, Problem, SpecError
 from engine.metadata.store import MetadataStore
 from engine.operator import Operator
-from engine.phases import NodePhase, RunPhase, derive_run_phase
+from engine.phases import NodePhase, NodeType, RunPhase, derive_run_phase
 from engine.pods import (
     PodSetupError,
     build_request,
@@ -217,6 +217,7 @@ class Engine:
             # cost a query per step, so look a few times a second.
             self._stop_checked_at = now
             stop = self.metadata.stop_requested(run.id)
+            self._apply_resume_requests(state)
         if (
             stop is None
             and deadline is not None
@@ -245,6 +246,18 @@ class Engine:
                 continue
             self._launch(state, operator, node, handles, deadline)
         self.metadata.commit(state)
+
+    def _apply_resume_requests(self, state: RunState) -> None:
+        """`kubepipe resume`: mark matching suspended nodes resumed, with any supplied outputs."""
+        for selector, outputs in self.metadata.take_resume_requests(state.run.id):
+            for node_id in list(state.active):
+                node = state.nodes[node_id]
+                if node.type is not NodeType.SUSPEND:
+                    continue
+                if selector in (None, node.id, node.name, node.display_name):
+                    node.extra["resumed"] = True
+                    node.extra["supplied"] = {**node.extra.get("supplied", {}), **outputs}
+                    state.touch(node)
 
     def _launch(
         self,

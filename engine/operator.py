@@ -275,14 +275,17 @@ class Operator:
         resume_at = node.extra.get("resume_at")
         if node.extra.get("resumed") or (resume_at is not None and now >= resume_at):
             params = {}
+            inputs = node.inputs.get("parameters", {})
             for p in bound.outputs.parameters:
-                supplied = node.extra.get("supplied", {}).get(p.name)
-                default = p.value_from.default if p.value_from else None
-                value = (
-                    supplied
-                    if supplied is not None
-                    else (default if default is not None else p.value)
+                # Supplied at resume, else the output's default, else the same-named input (the
+                # form Argo's UI shows for intermediate parameters), else its literal value.
+                candidates = (
+                    node.extra.get("supplied", {}).get(p.name),
+                    p.value_from.default if p.value_from else None,
+                    inputs.get(p.name),
+                    p.value,
                 )
+                value = next((c for c in candidates if c is not None), None)
                 if value is not None:
                     params[p.name] = value
             node.outputs = {"parameters": params}

@@ -26,6 +26,7 @@ from engine.metadata.tables import (
     LogRow,
     NodeEventRow,
     NodeRow,
+    ResumeRequestRow,
     RunRow,
     SchemaInfo,
 )
@@ -138,9 +139,30 @@ class MetadataStore:
             row = conn.execute(select(RunRow.stop_requested).where(RunRow.id == run_id)).first()
         return row[0] if row else None
 
+    def request_resume(self, run_id: str, node: str | None, outputs: dict[str, str]) -> None:
+        with self._tx() as conn:
+            conn.execute(
+                insert(ResumeRequestRow),
+                [{"run_id": run_id, "node": node, "outputs": outputs, "created_at": time.time()}],
+            )
+
+    def take_resume_requests(self, run_id: str) -> list[tuple[str | None, dict[str, str]]]:
+        """Read and delete a run's resume requests in one transaction: each is acted on once."""
+        with self._tx() as conn:
+            rows = conn.execute(
+                select(ResumeRequestRow)
+                .where(ResumeRequestRow.run_id == run_id)
+                .order_by(ResumeRequestRow.seq)
+            ).all()
+            if rows:
+                conn.execute(
+                    delete(ResumeRequestRow).where(ResumeRequestRow.seq.in_([r.seq for r in rows]))
+                )
+        return [(r.node, dict(r.outputs)) for r in rows]
+
     def delete_run(self, run_id: str) -> None:
         with self._tx() as conn:
-            for table in (LogRow, ArtifactRow, NodeEventRow, NodeRow):
+            for table in (LogRow, ArtifactRow, NodeEventRow, NodeRow, ResumeRequestRow):
                 conn.execute(delete(table).where(table.run_id == run_id))
             conn.execute(delete(RunRow).where(RunRow.id == run_id))
 

@@ -101,3 +101,14 @@ class LogRow(SQLModel, table=True):
     sha256: str
     size: int
     created_at: float
+
+
+class ResumeRequestRow(SQLModel, table=True):
+    """Desired state from `kubepipe resume`: the engine takes (and deletes) these on its next look."""
+
+    __tablename__ = "resume_requests"
+    seq: int | None = Field(default=None, primary_key=True)
+    run_id: str = Field(index=True)
+    node: str | None = None  # a node id, name or display name; None resumes every suspended node
+    outputs: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    created_at: float

@@ -17,9 +17,6 @@ CORPUS = Path(__file__).resolve().parents[2].parent / "shared" / "corpus" / "arg
 # Examples marked runnable in the INDEX that this engine does not run, each with the reason.
 SKIPPED: dict[str, str] = {
     "forever.yaml": "never terminates by design (a stop/terminate demo)",
-    "intermediate-parameters.yaml": "waits for `argo resume`/`argo node set`, which kubepipe has no command for yet",
-    "suspend-template-outputs.yaml": "waits for `argo resume` with supplied outputs (no resume command yet)",
-    "suspend-template.yaml": "suspends without a duration until `argo resume` (no resume command yet)",
     "graph-workflow.yaml": "containerSet templates are not supported by the local engine yet",
     "outputs-result-workflow.yaml": "containerSet templates are not supported by the local engine yet",
     "parallel-workflow.yaml": "containerSet templates are not supported by the local engine yet",
@@ -74,6 +71,14 @@ def expected_phases(path: Path) -> set[str]:
     return {"Failed"} if re.search(r"no-test:\s*\"?expected-failure", text) else {"Succeeded"}
 
 
+# Examples that wait for `argo resume` (and `argo node set` outputs): the runner resumes them,
+# supplying these outputs, as soon as they suspend.
+RESUME_OUTPUTS: dict[str, dict[str, str]] = {
+    "suspend-template.yaml": {},
+    "suspend-template-outputs.yaml": {"message": "approved"},
+    "intermediate-parameters.yaml": {"approve": "YES"},
+}
+
 # Parameters an example expects at submission (Argo gets them from an event binding).
 SUBMIT_PARAMETERS: dict[str, dict[str, str]] = {
     "event-consumer-workflowtemplate.yaml": {"salutation": "hello", "appellation": "kubepipe"},
@@ -115,7 +120,9 @@ def run_example(name: str, home: Path, timeout: float = 120.0) -> Outcome:
     from engine.executor import Engine
     from engine.metadata.store import MetadataStore
     from engine.runners.local import LocalRunner, LocalRunnerSettings
+    from engine.phases import NodePhase, NodeType
     from engine.settings import Settings
+    from engine.state import RunState
 
     settings = Settings(home=home)
     expected = expected_phases(CORPUS / name)
@@ -134,9 +141,17 @@ def run_example(name: str, home: Path, timeout: float = 120.0) -> Outcome:
         record = engine.submit(workflow, source=source)
         deadline = start + timeout
 
-        def guard(_state: object) -> None:
+        resumed: set[str] = set()
+
+        def guard(state: RunState) -> None:
             if time.time() > deadline:
                 metadata.request_stop(record.id, f"conformance timeout after {timeout:.0f}s")
+            if name in RESUME_OUTPUTS:
+                for node in state.nodes.values():
+                    waiting = node.type is NodeType.SUSPEND and node.phase is NodePhase.RUNNING
+                    if waiting and node.extra.get("resume_at") is None and node.id not in resumed:
+                        resumed.add(node.id)
+                        metadata.request_resume(record.id, node.id, RESUME_OUTPUTS[name])
 
         final = engine.execute(record.id, on_change=guard)
     finally:

@@ -154,3 +154,52 @@ spec:
         nodes["sleepy.onExit"]["phase"] == "Succeeded"
     )  # Stop (not Terminate) still runs exit handlers
     assert nodes["sleepy.onExit"]["outputs"]["result"] == "Failed"
+
+
+def test_resume_a_suspended_run_with_supplied_outputs(home: Path, cli, tmp_path: Path) -> None:
+    path = tmp_path / "approve.yaml"
+    path.write_text("""apiVersion: argoproj.io/v1alpha1
+kind: Workflow
+metadata: {name: approve}
+spec:
+  entrypoint: main
+  templates:
+  - name: main
+    steps:
+    - - {name: wait, template: wait}
+    - - name: use
+        template: say
+        arguments: {parameters: [{name: text, value: "{{steps.wait.outputs.parameters.answer}}"}]}
+  - name: wait
+    suspend: {}
+    outputs:
+      parameters:
+      - name: answer
+        valueFrom: {supplied: {}}
+  - name: say
+    inputs: {parameters: [{name: text}]}
+    container: {image: busybox, command: [echo, "{{inputs.parameters.text}}"]}
+""")
+    env = {**os.environ, "KUBEPIPE_HOME": str(home)}
+    proc = subprocess.Popen([sys.executable, "-m", "engine", "run", str(path)], env=env, cwd=ROOT,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.time() + 30
+        while time.time() < deadline:
+            listed = json.loads(cli("list", "-o", "json").stdout)
+            if listed and any(n["phase"] == "Running" and n["type"] == "Suspend"
+                              for n in json.loads(cli("get", "approve", "-o", "json").stdout)["nodes"]):
+                break
+            time.sleep(0.2)
+        assert cli("resume", "approve", "--node", "nope").exit_code == 1
+        result = cli("resume", "approve", "--node", "wait", "--output-parameter", "answer=ship it")
+        assert result.exit_code == 0, result.output
+        assert "resumed wait" in result.stdout
+        proc.communicate(timeout=30)
+    finally:
+        proc.kill()
+    assert proc.returncode == 0
+    nodes = by_name(json.loads(cli("get", "approve", "-o", "json").stdout))
+    assert nodes["wait"]["outputs"]["parameters"] == {"answer": "ship it"}
+    assert nodes["use"]["outputs"]["result"] == "ship it"
+    assert cli("resume", "approve").exit_code == 1  # finished: nothing to resume

@@ -29,8 +29,12 @@ def test_examples_are_valid_argo_workflows(path: Path) -> None:
 @pytest.mark.parametrize("path", EXAMPLES + _corpus_files(), ids=lambda p: p.name)
 def test_manifests_round_trip_through_the_models(path: Path) -> None:
     docs = [d for d in yaml.safe_load_all(path.read_text()) if d]
-    if len(docs) != 1 or docs[0].get("kind") not in ("Workflow", "WorkflowTemplate", "ClusterWorkflowTemplate",
-                                                      "CronWorkflow"):
+    if len(docs) != 1 or docs[0].get("kind") not in (
+        "Workflow",
+        "WorkflowTemplate",
+        "ClusterWorkflowTemplate",
+        "CronWorkflow",
+    ):
         pytest.skip("not a single Argo workflow document")
     manifest, _, _ = load_manifest(path)
     again = type(manifest).model_validate(manifest.dump())
@@ -39,24 +43,50 @@ def test_manifests_round_trip_through_the_models(path: Path) -> None:
 
 
 def test_kubernetes_only_fields_are_kept_and_reported() -> None:
-    wf = Workflow.model_validate({
-        "metadata": {"name": "x"},
-        "spec": {"entrypoint": "a", "nodeSelector": {"disk": "ssd"}, "templates": [{
-            "name": "a", "tolerations": [{"key": "k"}],
-            "container": {"image": "busybox", "command": ["true"], "securityContext": {"runAsUser": 1}},
-        }]},
-    })
+    wf = Workflow.model_validate(
+        {
+            "metadata": {"name": "x"},
+            "spec": {
+                "entrypoint": "a",
+                "nodeSelector": {"disk": "ssd"},
+                "templates": [
+                    {
+                        "name": "a",
+                        "tolerations": [{"key": "k"}],
+                        "container": {
+                            "image": "busybox",
+                            "command": ["true"],
+                            "securityContext": {"runAsUser": 1},
+                        },
+                    }
+                ],
+            },
+        }
+    )
     assert wf.dump()["spec"]["nodeSelector"] == {"disk": "ssd"}
     assert not_applied_fields(wf.spec) == [
-        "spec.nodeSelector", "spec.templates[0].tolerations", "spec.templates[0].container.securityContext"]
+        "spec.nodeSelector",
+        "spec.templates[0].tolerations",
+        "spec.templates[0].container.securityContext",
+    ]
 
 
 def test_scalars_are_kept_as_argo_reads_them() -> None:
-    wf = Workflow.model_validate({
-        "metadata": {"name": "x"},
-        "spec": {"entrypoint": "a", "arguments": {"parameters": [
-            {"name": "n", "value": 3}, {"name": "b", "value": True}, {"name": "f", "value": 1.5}]},
-            "templates": [{"name": "a", "container": {"image": "i", "command": ["echo", 1]}}]},
-    })
+    wf = Workflow.model_validate(
+        {
+            "metadata": {"name": "x"},
+            "spec": {
+                "entrypoint": "a",
+                "arguments": {
+                    "parameters": [
+                        {"name": "n", "value": 3},
+                        {"name": "b", "value": True},
+                        {"name": "f", "value": 1.5},
+                    ]
+                },
+                "templates": [{"name": "a", "container": {"image": "i", "command": ["echo", 1]}}],
+            },
+        }
+    )
     assert [p.value for p in wf.spec.arguments.parameters] == ["3", "true", "1.5"]
     assert wf.spec.templates[0].container.command == ["echo", "1"]

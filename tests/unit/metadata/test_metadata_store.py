@@ -49,8 +49,15 @@ def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[MetadataSt
 
 
 def _run(name: str = "wf", created: float = 1.0) -> RunRecord:
-    return RunRecord(id=uuid.uuid4().hex[:12], name=name, uid=str(uuid.uuid4()), namespace="default",
-                     phase=RunPhase.PENDING, created_at=created, manifest={"kind": "Workflow"})
+    return RunRecord(
+        id=uuid.uuid4().hex[:12],
+        name=name,
+        uid=str(uuid.uuid4()),
+        namespace="default",
+        phase=RunPhase.PENDING,
+        created_at=created,
+        manifest={"kind": "Workflow"},
+    )
 
 
 def test_commit_round_trips_nodes_events_artifacts_and_logs(store: MetadataStore) -> None:
@@ -59,8 +66,14 @@ def test_commit_round_trips_nodes_events_artifacts_and_logs(store: MetadataStore
     state = store.load_state(run.id)
     root = state.create("wf", "wf", NodeType.DAG, template_name="main")
     state.transition(root, NodePhase.RUNNING, "started")
-    child = state.create("wf.a", "a", NodeType.POD, parent=root, boundary_id=root.id,
-                         inputs={"parameters": {"x": "ünïcode ✓"}})
+    child = state.create(
+        "wf.a",
+        "a",
+        NodeType.POD,
+        parent=root,
+        boundary_id=root.id,
+        inputs={"parameters": {"x": "ünïcode ✓"}},
+    )
     state.transition(child, NodePhase.RUNNING)
     child.outputs = {"result": "42", "parameters": {"p": "v"}}
     child.exit_code = 0
@@ -79,7 +92,10 @@ def test_commit_round_trips_nodes_events_artifacts_and_logs(store: MetadataStore
     assert a.inputs["parameters"]["x"] == "ünïcode ✓" and a.parent_id == root.id
     assert loaded.get("wf").children == [a.id]
     assert [(e.from_phase, e.to_phase) for e in store.node_events(run.id) if e.node_id == a.id] == [
-        (None, NodePhase.PENDING), (NodePhase.PENDING, NodePhase.RUNNING), (NodePhase.RUNNING, NodePhase.SUCCEEDED)]
+        (None, NodePhase.PENDING),
+        (NodePhase.PENDING, NodePhase.RUNNING),
+        (NodePhase.RUNNING, NodePhase.SUCCEEDED),
+    ]
     assert [x.name for x in store.artifacts(run.id)] == ["model"]
     assert [x.stream for x in store.logs(run.id, a.id)] == ["stdout"]
     assert loaded.active == {root.id}
@@ -139,5 +155,7 @@ def test_a_newer_schema_is_refused(tmp_path: Path) -> None:
     engine = create_engine(url)
     with engine.begin() as conn:
         conn.execute(text("update kubepipe_schema set version = 999"))
-    with pytest.raises(KubepipeError, match="schema version 999, newer than this kubepipe understands"):
+    with pytest.raises(
+        KubepipeError, match="schema version 999, newer than this kubepipe understands"
+    ):
         MetadataStore(url)

@@ -16,7 +16,7 @@ from collections.abc import Callable, Mapping
 from datetime import datetime, timezone
 from pathlib import Path
 
-from artifact_store import ArtifactStore
+from artifact_store import ArtifactStore, ArtifactStoreError
 from engine.controllers import ControllerRegistry, ResourceContext, default_registry
 from engine.controllers.registry import process_handles
 from engine.errors import KubepipeError, Problem, SpecError
@@ -24,7 +24,6 @@ from engine.metadata.store import MetadataStore
 from engine.operator import Operator
 from engine.phases import NodePhase, NodeType, RunPhase, derive_run_phase
 from engine.pods import (
-    PodSetupError,
     build_request,
     collect_outputs,
     finalize_template,
@@ -180,7 +179,11 @@ class Engine:
             workflow.spec.active_deadline_seconds, field="spec.activeDeadlineSeconds"
         )
         while True:
-            self._reconcile(state, operator, handles, deadline)
+            try:
+                self._reconcile(state, operator, handles, deadline)
+            except Exception as exc:  # a bug must not leave the run Running forever
+                self._record_internal_error(run_id, handles, exc)
+                raise
             if on_change is not None:
                 on_change(state)
             if run.phase.is_finished:
@@ -247,6 +250,22 @@ class Engine:
             self._launch(state, operator, node, handles, deadline)
         self.metadata.commit(state)
 
+    def _record_internal_error(
+        self, run_id: str, handles: dict[str, StepHandle], exc: Exception
+    ) -> None:
+        for handle in handles.values():
+            self.runner.cancel(handle, "engine error")
+        state = self.metadata.load_state(
+            run_id
+        )  # the last committed state, not the half-applied one
+        state.run.phase = RunPhase.ERROR
+        state.run.message = (
+            f"internal engine error: {type(exc).__name__}: {exc} (please report this)"
+        )
+        state.run.finished_at = self.clock()
+        state.run_dirty = True
+        self.metadata.commit(state)
+
     def _apply_resume_requests(self, state: RunState) -> None:
         """`kubepipe resume`: mark matching suspended nodes resumed, with any supplied outputs."""
         for selector, outputs in self.metadata.take_resume_requests(state.run.id):
@@ -287,7 +306,7 @@ class Engine:
                 deadline_left=left,
             )
             handle = self.runner.launch(request)
-        except (PodSetupError, KubepipeError, OSError) as exc:
+        except (KubepipeError, ArtifactStoreError, OSError, ValueError) as exc:
             state.transition(node, NodePhase.ERROR, "launch failed", str(exc))
             return
         node.handle = json.loads(handle.to_json())
@@ -309,7 +328,7 @@ class Engine:
         template = finalize_template(node, operator.bound_template(node))
         try:
             store_logs(state, node, status, self.artifacts)
-        except (KubepipeError, OSError) as exc:
+        except (KubepipeError, ArtifactStoreError, OSError) as exc:
             node.message = f"could not store logs: {exc}"
         succeeded = status.outcome is StepOutcome.EXITED and status.exit_code == 0
         outputs, problems = collect_outputs(

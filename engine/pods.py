@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from artifact_store import ArtifactStore
+from artifact_store import ArtifactStore, ArtifactStoreError
 from artifact_store.archive import is_tar_gz, pack_path, unpack_to
 from engine.errors import ExpressionError, KubepipeError
 from engine.expressions import expand_env, substitute_obj
@@ -337,7 +337,7 @@ def collect_outputs(
                 key=(a.s3 or {}).get("key"),
                 archive=a.archive.none is None if a.archive else True,
             )
-        except (KubepipeError, OSError) as exc:
+        except (KubepipeError, ArtifactStoreError, OSError) as exc:
             problems.append(f"failed to store output artifact {a.name!r}: {exc}")
     if artifacts:
         outputs["artifacts"] = artifacts

@@ -216,3 +216,27 @@ def max_concurrent(out) -> int:
             running -= 1
         peak = max(peak, running)
     return peak
+
+
+def test_an_engine_bug_ends_the_run_in_error_instead_of_leaving_it_running(tmp_path) -> None:
+    import pytest
+
+    from artifact_store import LocalArtifactStore
+    from engine.executor import Engine
+    from engine.loader import load_manifest
+    from engine.metadata.store import MetadataStore
+    from engine.runners.fake import FakeRunner
+
+    class BrokenRunner(FakeRunner):
+        def poll(self, handle):
+            raise RuntimeError("runner exploded")
+
+    metadata = MetadataStore(f"sqlite:///{tmp_path / 'kp.db'}")
+    engine = Engine(metadata, LocalArtifactStore(tmp_path / "a"), BrokenRunner(), work_root=tmp_path / "w")
+    manifest, _, _ = load_manifest(dag(task("A")))
+    record = engine.submit(manifest)
+    with pytest.raises(RuntimeError, match="runner exploded"):
+        engine.execute(record.id)
+    stored = metadata.resolve_run(record.id)
+    assert stored.phase.value == "Error"
+    assert "internal engine error: RuntimeError: runner exploded" in stored.message

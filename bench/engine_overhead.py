@@ -16,6 +16,8 @@ Two measurements, each on a fresh SQLite home in a temp dir:
 `python bench/engine_overhead.py [--quick] [--only chain|dag] [--steps N] [--isolation MODE]
 [--chains C --length L]`.
 It prints figures and asserts nothing. `--quick` is 50 steps and 10 x 10.
+The home (SQLite, artifacts, step workdirs) is made with `tempfile`, so `TMPDIR=/dev/shm` takes
+the disk's file-creation latency out of the figures (on a slow VM disk it is most of them).
 """
 
 from __future__ import annotations

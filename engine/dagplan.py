@@ -16,6 +16,7 @@ class DagPlan:
     targets: tuple[str, ...]  # dag.target, or every task nobody depends on
     order: tuple[str, ...]  # the targets and their ancestors, dependencies first
     fail_fast: bool
+    dependents: dict[str, tuple[str, ...]]  # within `order`: task -> the tasks waiting on it
 
 
 def plan_dag(dag: DAGTemplate) -> DagPlan:
@@ -52,4 +53,18 @@ def plan_dag(dag: DAGTemplate) -> DagPlan:
             seen.add(name)
             stack.append((name, True))
             stack.extend((d, False) for d in reversed(deps[name]) if d not in seen)
-    return DagPlan(tasks, deps, depends, targets, tuple(order), dag.fail_fast is not False)
+    closure = set(order)
+    dependents: dict[str, list[str]] = {name: [] for name in order}
+    for name in order:
+        for dep in deps[name]:
+            if dep in closure:
+                dependents[dep].append(name)
+    return DagPlan(
+        tasks,
+        deps,
+        depends,
+        targets,
+        tuple(order),
+        dag.fail_fast is not False,
+        {k: tuple(v) for k, v in dependents.items()},
+    )

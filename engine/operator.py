@@ -28,7 +28,7 @@ from engine.spec import Template, TemplateKind
 from engine.state import NodeRecord, RunState
 from engine.templates import TemplateLibrary, node_type_for
 from engine.values import parse_duration
-from engine.walk_dag import execute_dag
+from engine.walk_dag import DagProgress, execute_dag
 from engine.walk_steps import execute_steps
 
 _POD_KINDS = (TemplateKind.CONTAINER, TemplateKind.SCRIPT, TemplateKind.RESOURCE)
@@ -51,9 +51,7 @@ class Operator:
         self._queued: set[str] = set()
         self.bound_templates: dict[str, Template] = {}
         self.plans: dict[str, DagPlan] = {}
-        # Per DAG node: tasks fulfilled for good, and their branch phases (engine.walk_dag).
-        self.dag_done: dict[str, set[str]] = {}
-        self.dag_branches: dict[str, dict[str, tuple[NodePhase, NodeRecord | None]]] = {}
+        self.dag_progress: dict[str, DagProgress] = {}  # per DAG node, see engine.walk_dag
         self._active_pods = 0
         self._active_in: Counter[str] = Counter()
         self.next_wakeup: float | None = None  # earliest retry backoff or suspend end

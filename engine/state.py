@@ -34,7 +34,8 @@ class NodeRecord:
     template_name: str | None = None
     boundary_id: str | None = None
     parent_id: str | None = None
-    children: list[str] = field(default_factory=list)
+    children: list[str] = field(default_factory=list)  # derived from the children's parent_id
+    seq: int = 0  # creation order within the run
     started_at: float | None = None
     finished_at: float | None = None
     exit_code: int | None = None
@@ -103,9 +104,12 @@ class RunState:
         self.run = run
         self.nodes: dict[str, NodeRecord] = {}
         self.by_name: dict[str, NodeRecord] = {}
-        for node in nodes or []:
+        for node in sorted(nodes or [], key=lambda n: n.seq):
             self.nodes[node.id] = node
             self.by_name[node.name] = node
+        for node in self.nodes.values():
+            if node.parent_id is not None and node.parent_id in self.nodes:
+                self.nodes[node.parent_id].children.append(node.id)
         self.new: set[str] = set()
         self.dirty: set[str] = set()
         self.events: list[NodeEvent] = []
@@ -154,9 +158,9 @@ class RunState:
         self.new.add(node.id)
         self.active.add(node.id)
         self.events.append(NodeEvent(node.id, None, NodePhase.PENDING, reason, time.time()))
+        node.seq = len(self.nodes) - 1
         if parent is not None:
-            parent.children.append(node.id)
-            self.touch(parent)
+            parent.children.append(node.id)  # not persisted on the parent: see metadata.tables
         return node
 
     def transition(

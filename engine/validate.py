@@ -242,7 +242,11 @@ class _Checker:
             )
             return
         for i, task in enumerate(tasks):
-            ancestors = nx.ancestors(graph, task.name) if task.name in graph else set()
+            # Only a task that reads `tasks.X` needs its ancestors; a BFS per task is O(n^2) on
+            # a 10,000-task DAG.
+            text = task.model_dump_json(exclude={"inline"})
+            reads_tasks = "{{" in text and "tasks." in text
+            ancestors = nx.ancestors(graph, task.name) if reads_tasks else set()
             self.check_call_placeholders(
                 task,
                 loc + ("dag", "tasks", i),

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from engine.dagplan import DagPlan, plan_dag
@@ -36,6 +37,54 @@ def dag_plan(op: Operator, node: NodeRecord, bound: Template) -> DagPlan:
     return plan
 
 
+@dataclass
+class DagProgress:
+    """Where a DAG node stands, kept between walks so each walk touches only live tasks.
+
+    Built from the persisted nodes the first time a (possibly restarted) engine walks the DAG;
+    afterwards a task moves waiting -> ready -> started -> done, each move O(1), so a walk costs
+    the number of running and ready tasks, not the size of the DAG.
+    """
+
+    done: set[str] = field(default_factory=set)  # fulfilled, exit hooks included
+    started: dict[str, None] = field(default_factory=dict)  # node created, not done (ordered)
+    ready: dict[str, None] = field(default_factory=dict)  # every dependency done, no node yet
+    waiting_on: dict[str, int] = field(default_factory=dict)  # task -> dependencies not done
+    branches: dict[str, tuple[NodePhase, NodeRecord | None]] = field(default_factory=dict)
+
+
+def _progress(op: Operator, dag: NodeRecord, plan: DagPlan) -> DagProgress:
+    progress = op.dag_progress.get(dag.id)
+    if progress is not None:
+        return progress
+    progress = DagProgress()
+    op.dag_progress[dag.id] = progress
+    for name in plan.order:
+        node = op.state.by_name.get(f"{dag.name}.{name}")
+        if node is not None and invocation_done(op, node.name, plan.tasks[name]):
+            progress.done.add(name)
+        elif node is not None:
+            progress.started[name] = None
+    for name in plan.order:
+        if name in progress.done or name in progress.started:
+            continue
+        missing = sum(1 for d in plan.deps[name] if d not in progress.done)
+        progress.waiting_on[name] = missing
+        if missing == 0:
+            progress.ready[name] = None
+    return progress
+
+
+def _mark_done(progress: DagProgress, plan: DagPlan, name: str) -> None:
+    progress.done.add(name)
+    progress.started.pop(name, None)
+    for dependent in plan.dependents[name]:
+        if dependent in progress.waiting_on:
+            progress.waiting_on[dependent] -= 1
+            if progress.waiting_on[dependent] == 0:
+                progress.ready[dependent] = None
+
+
 def execute_dag(op: Operator, node: NodeRecord, bound: Template) -> NodeRecord:
     if node.phase is NodePhase.PENDING:
         op.state.transition(node, NodePhase.RUNNING, "dag started")
@@ -50,10 +99,30 @@ def execute_dag(op: Operator, node: NodeRecord, bound: Template) -> NodeRecord:
         return found
 
     scope = Scope(state, op.globals, node.inputs, "tasks", lookup)
-    visited: set[str] = set()
-    for target in plan.targets:
-        dag_task(op, node, plan, target, visited, scope)
-    phase, failed = assess_dag(op, node, plan)
+    progress = _progress(op, node, plan)
+    for name in list(progress.started):
+        task_node = state.by_name[f"{node.name}.{name}"]
+        advance_invocation(op, task_node, plan.tasks[name], scope, node.id)
+        if invocation_done(op, task_node.name, plan.tasks[name]):
+            _mark_done(progress, plan, name)
+    # Starting a task can settle it at once (Omitted, Skipped, Error) and free its dependents, so
+    # keep going until no ready task can start now (parallelism may hold some back).
+    while progress.ready:
+        moved = False
+        for name in list(progress.ready):
+            task_node = start_task(op, node, plan, name, scope)
+            if task_node is None:
+                continue
+            moved = True
+            del progress.ready[name]
+            progress.waiting_on.pop(name, None)
+            if invocation_done(op, task_node.name, plan.tasks[name]):
+                _mark_done(progress, plan, name)
+            else:
+                progress.started[name] = None
+        if not moved:
+            break
+    phase, failed = assess_dag(op, node, plan, progress)
     if phase is NodePhase.RUNNING:
         return node
     if phase.is_failure:
@@ -64,29 +133,15 @@ def execute_dag(op: Operator, node: NodeRecord, bound: Template) -> NodeRecord:
     return node
 
 
-def dag_task(
-    op: Operator, dag: NodeRecord, plan: DagPlan, name: str, visited: set[str], scope: Scope
-) -> None:
-    """Argo's executeDAGTask: advance a task, after walking the dependencies it waits for."""
-    if name in visited:
-        return
-    visited.add(name)
-    done = op.dag_done.setdefault(dag.id, set())
-    if name in done:  # fulfilled (with its hooks) on an earlier walk: nothing can change it
-        return
+def start_task(
+    op: Operator, dag: NodeRecord, plan: DagPlan, name: str, scope: Scope
+) -> NodeRecord | None:
+    """A task whose dependencies are all fulfilled: evaluate `depends` and call its template.
+
+    Returns the task's node, or None when nothing could be created yet (a parallelism limit).
+    """
     task = plan.tasks[name]
     node_name = f"{dag.name}.{name}"
-    node = op.state.by_name.get(node_name)
-    if node is not None:
-        advance_invocation(op, node, task, scope, dag.id)
-        if invocation_done(op, node_name, task):
-            done.add(name)
-        return
-    deps = plan.deps[name]
-    for dep in deps:
-        dag_task(op, dag, plan, dep, visited, scope)
-    if not all(d in done for d in deps):
-        return
     expression = plan.depends.get(name)
     try:
         allowed = expression is None or expression.evaluate(depends_resolver(op, dag, plan))
@@ -100,7 +155,7 @@ def dag_task(
             parent=dag,
         )
         op.state.transition(failed, NodePhase.ERROR, "depends", f"invalid depends: {exc}")
-        return
+        return failed
     if not allowed:
         skipped = op.state.create(
             node_name,
@@ -113,8 +168,9 @@ def dag_task(
         op.state.transition(
             skipped, NodePhase.OMITTED, "depends", "omitted: depends condition not met"
         )
-        return
+        return skipped
     start_invocation(op, task, node_name, name, scope, dag.id, dag)
+    return op.state.by_name.get(node_name)
 
 
 def depends_resolver(
@@ -144,19 +200,21 @@ def depends_resolver(
     return resolve
 
 
-def assess_dag(op: Operator, dag: NodeRecord, plan: DagPlan) -> tuple[NodePhase, NodeRecord | None]:
+def assess_dag(
+    op: Operator, dag: NodeRecord, plan: DagPlan, progress: DagProgress
+) -> tuple[NodePhase, NodeRecord | None]:
     """Argo's assessDAGPhase: branch phases flow through Omitted/Skipped nodes to the targets.
 
-    A task's branch phase never changes once it is fulfilled, so it is computed once per task.
+    Every task in the targets' closure must be fulfilled first; a task's branch phase never
+    changes after that, so it is computed once.
     """
-    branch = op.dag_branches.setdefault(dag.id, {})
-    done = op.dag_done.setdefault(dag.id, set())
+    if len(progress.done) < len(plan.order):
+        return NodePhase.RUNNING, None
+    branch = progress.branches
     for name in plan.order:
         if name in branch:
             continue
-        node = op.state.by_name.get(f"{dag.name}.{name}")
-        if node is None or not (name in done or invocation_done(op, node.name, plan.tasks[name])):
-            return NodePhase.RUNNING, None
+        node = op.state.by_name[f"{dag.name}.{name}"]
         if node.phase.is_completed:
             branch[name] = (node.phase, node if node.phase.is_failure else None)
         else:

@@ -34,6 +34,13 @@ from engine.phases import NodePhase, NodeType, RunPhase
 from engine.state import ArtifactRecord, LogRecord, NodeEvent, NodeRecord, RunRecord, RunState
 
 _NODE_COLUMNS = [c.name for c in NodeRow.__table__.columns]
+# Built once: constructing this statement per commit cost more than executing it.
+_NODE_UPDATE = (
+    NodeRow.__table__.update()
+    .where(NodeRow.__table__.c.run_id == bindparam("b_run_id"))
+    .where(NodeRow.__table__.c.id == bindparam("b_id"))
+    .values({c: bindparam(c) for c in _NODE_COLUMNS if c not in ("run_id", "id")})
+)
 _RUN_COLUMNS = [c.name for c in RunRow.__table__.columns]
 
 
@@ -76,6 +83,12 @@ class MetadataStore:
             row = conn.execute(select(SchemaInfo.version)).first()
             if row is None:
                 conn.execute(insert(SchemaInfo), [{"id": 1, "version": SCHEMA_VERSION}])
+            elif row[0] < SCHEMA_VERSION:
+                raise KubepipeError(
+                    f"the database at {self.url} has schema version {row[0]}, written by an older "
+                    f"development build of kubepipe; move it aside (or point KUBEPIPE_HOME / "
+                    f"KUBEPIPE_DB_URL elsewhere) and kubepipe creates a fresh one"
+                )
             elif row[0] > SCHEMA_VERSION:
                 raise KubepipeError(
                     f"the database at {self.url} has schema version {row[0]}, newer than this "
@@ -104,17 +117,10 @@ class MetadataStore:
                 )
             if state.dirty:
                 rows = [_node_row(run_id, state.nodes[i]) for i in state.dirty]
-                table = NodeRow.__table__
-                stmt = (
-                    table.update()
-                    .where(table.c.run_id == bindparam("b_run_id"))
-                    .where(table.c.id == bindparam("b_id"))
-                    .values({c: bindparam(c) for c in _NODE_COLUMNS if c not in ("run_id", "id")})
-                )
                 for row in rows:
                     row["b_run_id"] = row.pop("run_id")
                     row["b_id"] = row.pop("id")
-                conn.execute(stmt, rows)
+                conn.execute(_NODE_UPDATE, rows)
             if state.events:
                 conn.execute(insert(NodeEventRow), [_event_row(run_id, e) for e in state.events])
             if state.artifacts:
@@ -249,7 +255,7 @@ def _node_row(run_id: str, node: NodeRecord) -> dict[str, Any]:
         "phase": node.phase.value,
         "boundary_id": node.boundary_id,
         "parent_id": node.parent_id,
-        "children": list(node.children),
+        "seq": node.seq,
         "started_at": node.started_at,
         "finished_at": node.finished_at,
         "exit_code": node.exit_code,
@@ -266,7 +272,6 @@ def _node_record(row: Any) -> NodeRecord:
     data = {c: row[c] for c in _NODE_COLUMNS if c != "run_id"}
     data["type"] = NodeType(data["type"])
     data["phase"] = NodePhase(data["phase"])
-    data["children"] = list(data["children"] or [])
     return NodeRecord(**data)
 
 

@@ -1,7 +1,9 @@
 """The metadata schema (sqlmodel). Only `engine.metadata.store` touches these classes.
 
-JSON-shaped values (inputs, outputs, children, runner handles) are JSON columns: they are read
-and written whole with their node, never queried inside.
+JSON-shaped values (inputs, outputs, runner handles) are JSON columns: they are read and written
+whole with their node, never queried inside. A node's children are not stored on it: they are
+the nodes whose `parent_id` names it, in `seq` (creation) order, so adding a child never rewrites
+its parent's row.
 """
 
 from __future__ import annotations
@@ -11,7 +13,7 @@ from typing import Any
 from sqlalchemy import JSON, Column, Index
 from sqlmodel import Field, SQLModel
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 
 class SchemaInfo(SQLModel, table=True):
@@ -52,7 +54,7 @@ class NodeRow(SQLModel, table=True):
     phase: str
     boundary_id: str | None = None
     parent_id: str | None = None
-    children: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    seq: int  # creation order within the run
     started_at: float | None = None
     finished_at: float | None = None
     exit_code: int | None = None

@@ -26,7 +26,6 @@ from engine.phases import NodePhase, NodeType, RunPhase, derive_run_phase
 from engine.pods import (
     build_request,
     collect_outputs,
-    finalize_template,
     phase_for,
     store_logs,
 )
@@ -178,6 +177,10 @@ class Engine:
         deadline = parse_duration(
             workflow.spec.active_deadline_seconds, field="spec.activeDeadlineSeconds"
         )
+        if handles:
+            # Resuming a run a previous engine left: bind the templates of its running steps
+            # before their reports are read.
+            operator.walk()
         while True:
             try:
                 self._reconcile(state, operator, handles, deadline)
@@ -291,7 +294,7 @@ class Engine:
         if deadline is not None and run.started_at is not None and operator.stopping is None:
             left = deadline - (self.clock() - run.started_at)
         try:
-            template = finalize_template(node, operator.bound_template(node))
+            template = operator.pod_template(node)
             if template.kind is TemplateKind.RESOURCE:
                 self.controllers.start(
                     state, node, template, operator, self._resource_context(state)
@@ -325,7 +328,7 @@ class Engine:
     def _finish_pod(
         self, state: RunState, operator: Operator, node: NodeRecord, status: StepStatus
     ) -> None:
-        template = finalize_template(node, operator.bound_template(node))
+        template = operator.pod_template(node)
         try:
             store_logs(state, node, status, self.artifacts)
         except (KubepipeError, ArtifactStoreError, OSError) as exc:

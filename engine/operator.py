@@ -22,6 +22,7 @@ from engine.dagplan import DagPlan
 from engine.errors import ExpressionError, KubepipeError
 from engine.outputs import parent_outputs
 from engine.phases import NodePhase, NodeType, workflow_status_of
+from engine.pods import finalize_template
 from engine.retries import RetryDecision, decide_retry
 from engine.scope import Scope, node_attribute
 from engine.spec import Template, TemplateKind
@@ -51,7 +52,8 @@ class Operator:
         self._queued: set[str] = set()
         self.bound_templates: dict[str, Template] = {}
         self.plans: dict[str, DagPlan] = {}
-        self.dag_progress: dict[str, DagProgress] = {}  # per DAG node, see engine.walk_dag
+        self.dag_progress: dict[str, DagProgress] = {}
+        self.pod_templates: dict[str, Template] = {}  # per DAG node, see engine.walk_dag
         self._active_pods = 0
         self._active_in: Counter[str] = Counter()
         self.next_wakeup: float | None = None  # earliest retry backoff or suspend end
@@ -203,6 +205,14 @@ class Operator:
 
     def bound_template(self, node: NodeRecord) -> Template:
         return self.bound_templates[node.id]
+
+    def pod_template(self, node: NodeRecord) -> Template:
+        """The pod's template with its per-pod placeholders filled; computed once per pod."""
+        template = self.pod_templates.get(node.id)
+        if template is None:
+            template = finalize_template(node, self.bound_templates[node.id])
+            self.pod_templates[node.id] = template
+        return template
 
     def note_started(self, node: NodeRecord) -> None:
         if node.type in (NodeType.POD, NodeType.DAG, NodeType.STEPS):

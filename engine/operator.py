@@ -29,6 +29,7 @@ from engine.spec import Template, TemplateKind
 from engine.state import NodeRecord, RunState
 from engine.templates import TemplateLibrary, node_type_for
 from engine.values import parse_duration
+from engine.walk_containerset import execute_container_set
 from engine.walk_dag import DagProgress, execute_dag
 from engine.walk_steps import execute_steps
 
@@ -239,17 +240,10 @@ class Operator:
     ) -> NodeRecord:
         kind = bound.kind
         if kind in _POD_KINDS:
-            if (
-                node.phase is NodePhase.PENDING
-                and node.handle is None
-                and node.id not in self._queued
-            ):
-                if self.stopping is not None:
-                    self.state.transition(node, NodePhase.FAILED, "stopped", self.stopping)
-                else:
-                    self._queued.add(node.id)
-                    self.launch_queue.append(node)
+            self.queue_pod(node)
             return node
+        if kind is TemplateKind.CONTAINER_SET:
+            return execute_container_set(self, node, bound)
         if kind is TemplateKind.SUSPEND:
             return self._execute_suspend(node, bound)
         if kind is TemplateKind.DAG:
@@ -263,6 +257,20 @@ class Operator:
             f"{kind.value} templates are not supported by the local engine",
         )
         return node
+
+    def queue_pod(self, node: NodeRecord) -> None:
+        """Hand a Pending pod (or container) to the executor, once; fail it instead when stopping."""
+        if (
+            node.phase is not NodePhase.PENDING
+            or node.handle is not None
+            or node.id in self._queued
+        ):
+            return
+        if self.stopping is not None:
+            self.state.transition(node, NodePhase.FAILED, "stopped", self.stopping)
+        else:
+            self._queued.add(node.id)
+            self.launch_queue.append(node)
 
     def launched(self, node: NodeRecord) -> None:
         """The executor started (or finished) the queued pod; forget it."""

@@ -23,7 +23,6 @@ _UNSUPPORTED_KINDS = {
     TemplateKind.HTTP: "http templates call external services",
     TemplateKind.DATA: "data templates read from an external artifact repository",
     TemplateKind.PLUGIN: "executor plugins need a cluster",
-    TemplateKind.CONTAINER_SET: "containerSet templates are not supported by the local engine yet",
 }
 _WORKFLOW_VARS = {
     "name",
@@ -136,6 +135,8 @@ class _Checker:
             self.check_steps(template, loc)
         elif kind is TemplateKind.RESOURCE:
             self.check_resource(template, loc)
+        elif kind is TemplateKind.CONTAINER_SET:
+            self.check_container_set(template, loc)
         self.check_leaf_placeholders(template, loc)
 
     # -- invocations -----------------------------------------------------------------------
@@ -271,6 +272,38 @@ class _Checker:
                 current[step.name] = step
             earlier.update(current)
         self.check_parent_outputs(template, loc, "steps", set(earlier), earlier)
+
+    def check_container_set(self, template: Template, loc: tuple[Any, ...]) -> None:
+        assert template.container_set is not None
+        containers = template.container_set.containers
+        names = [c.name or "" for c in containers]
+        graph = nx.DiGraph()
+        graph.add_nodes_from(names)
+        for i, container in enumerate(containers):
+            cloc = loc + ("containerSet", "containers", i)
+            if not container.name:
+                self.add(cloc, "every container of a containerSet needs a name")
+            if names.count(container.name or "") > 1:
+                self.add(cloc + ("name",), f"container name {container.name!r} is used twice")
+            for dep in container.dependencies:
+                if dep not in names:
+                    self.add(
+                        cloc + ("dependencies",),
+                        f"container {container.name!r} depends on {dep!r}, "
+                        f"which is not a container of {template.name!r}",
+                        f"containers are: {', '.join(names)}",
+                    )
+                else:
+                    graph.add_edge(dep, container.name or "")
+        try:
+            cycle = nx.find_cycle(graph)
+        except nx.NetworkXNoCycle:
+            return
+        path = " -> ".join([edge[0] for edge in cycle] + [cycle[0][0]])
+        self.add(
+            loc + ("containerSet", "containers"),
+            f"dependency cycle in containerSet {template.name!r}: {path}",
+        )
 
     def check_resource(self, template: Template, loc: tuple[Any, ...]) -> None:
         import yaml

@@ -17,10 +17,6 @@ CORPUS = Path(__file__).resolve().parents[2].parent / "shared" / "corpus" / "arg
 # Examples marked runnable in the INDEX that this engine does not run, each with the reason.
 SKIPPED: dict[str, str] = {
     "forever.yaml": "never terminates by design (a stop/terminate demo)",
-    "graph-workflow.yaml": "containerSet templates are not supported by the local engine yet",
-    "outputs-result-workflow.yaml": "containerSet templates are not supported by the local engine yet",
-    "parallel-workflow.yaml": "containerSet templates are not supported by the local engine yet",
-    "sequence-workflow.yaml": "containerSet templates are not supported by the local engine yet",
     "cron-when.yaml": "a CronWorkflow: its `when` needs the scheduler (cronworkflow.lastScheduledTime)",
     "artifact-disable-archive.yaml": "saves the whole /etc as an artifact; its absolute symlinks would dangle "
     "wherever it is restored, so the local store refuses to archive them",

@@ -181,14 +181,22 @@ spec:
     container: {image: busybox, command: [echo, "{{inputs.parameters.text}}"]}
 """)
     env = {**os.environ, "KUBEPIPE_HOME": str(home)}
-    proc = subprocess.Popen([sys.executable, "-m", "engine", "run", str(path)], env=env, cwd=ROOT,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "engine", "run", str(path)],
+        env=env,
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     try:
         deadline = time.time() + 30
         while time.time() < deadline:
             listed = json.loads(cli("list", "-o", "json").stdout)
-            if listed and any(n["phase"] == "Running" and n["type"] == "Suspend"
-                              for n in json.loads(cli("get", "approve", "-o", "json").stdout)["nodes"]):
+            if listed and any(
+                n["phase"] == "Running" and n["type"] == "Suspend"
+                for n in json.loads(cli("get", "approve", "-o", "json").stdout)["nodes"]
+            ):
                 break
             time.sleep(0.2)
         assert cli("resume", "approve", "--node", "nope").exit_code == 1

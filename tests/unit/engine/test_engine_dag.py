@@ -232,7 +232,9 @@ def test_an_engine_bug_ends_the_run_in_error_instead_of_leaving_it_running(tmp_p
             raise RuntimeError("runner exploded")
 
     metadata = MetadataStore(f"sqlite:///{tmp_path / 'kp.db'}")
-    engine = Engine(metadata, LocalArtifactStore(tmp_path / "a"), BrokenRunner(), work_root=tmp_path / "w")
+    engine = Engine(
+        metadata, LocalArtifactStore(tmp_path / "a"), BrokenRunner(), work_root=tmp_path / "w"
+    )
     manifest, _, _ = load_manifest(dag(task("A")))
     record = engine.submit(manifest)
     with pytest.raises(RuntimeError, match="runner exploded"):

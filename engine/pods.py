@@ -402,7 +402,8 @@ def _store_tree(
 
     manifest = hashlib.sha256()
     total = 0
-    for path in sorted(p for p in host.rglob("*") if p.is_file() and not p.is_symlink()):
+    # Like an S3 upload, links are followed: the object holds the content (dangling ones are skipped).
+    for path in sorted(p for p in host.rglob("*") if p.is_file()):
         relative = path.relative_to(host).as_posix()
         info = store.put_file(f"{key}/{relative}", path)
         manifest.update(f"{relative}:{info.sha256}\n".encode())

@@ -18,8 +18,6 @@ CORPUS = Path(__file__).resolve().parents[2].parent / "shared" / "corpus" / "arg
 SKIPPED: dict[str, str] = {
     "forever.yaml": "never terminates by design (a stop/terminate demo)",
     "cron-when.yaml": "a CronWorkflow: its `when` needs the scheduler (cronworkflow.lastScheduledTime)",
-    "artifact-disable-archive.yaml": "saves the whole /etc as an artifact; its absolute symlinks would dangle "
-    "wherever it is restored, so the local store refuses to archive them",
 }
 
 # The phases an example is written to reach. Argo labels the ones that fail on purpose

@@ -35,46 +35,35 @@ def start_invocation(
     try:
         items = expand_loop(inv, scope)
     except (LoopError, ExpressionError) as exc:
-        node = op.state.create(
+        op.state.create_settled(
             name,
             display,
             NodeType.SKIPPED,
+            NodePhase.ERROR,
+            "bad loop",
+            str(exc),
             template_name=template.name,
             boundary_id=boundary_id,
             parent=parent,
         )
-        op.state.transition(node, NodePhase.ERROR, "bad loop", str(exc))
         return
     if items is None:
         if not when_allows(op, inv, scope, name, display, template, boundary_id, parent):
             return
-        try:
-            args = resolve_arguments(inv.arguments, scope)
-        except (BindingError, ExpressionError) as exc:
-            node = op.state.create(
-                name,
-                display,
-                node_type_for(template),
-                template_name=template.name,
-                boundary_id=boundary_id,
-                parent=parent,
-            )
-            op.state.transition(node, NodePhase.ERROR, "bad arguments", str(exc))
-            return
-        node = op.execute(name, display, template, args, scope, boundary_id, parent)
-        if node is not None:
-            node.extra["output_defaults"] = output_defaults(template)
+        call_template(op, inv, template, name, display, scope, boundary_id, parent)
         return
     if not items:
-        node = op.state.create(
+        op.state.create_settled(
             name,
             display,
             NodeType.SKIPPED,
+            NodePhase.SKIPPED,
+            "empty loop",
+            "Skipped, empty params",
             template_name=template.name,
             boundary_id=boundary_id,
             parent=parent,
         )
-        op.state.transition(node, NodePhase.SKIPPED, "empty loop", "Skipped, empty params")
         return
     group = op.state.create(
         name,
@@ -87,6 +76,41 @@ def start_invocation(
     )
     op.state.transition(group, NodePhase.RUNNING, "fan-out started")
     advance_group(op, group, inv, scope, boundary_id)
+
+
+def call_template(
+    op: Operator,
+    inv: _Invocation,
+    template: Template,
+    name: str,
+    display: str,
+    scope: Scope,
+    boundary_id: str,
+    parent: NodeRecord,
+) -> NodeRecord | None:
+    """Resolve the call's arguments in the caller's scope and execute the template.
+
+    Arguments that cannot be resolved end the call as an Error node saying why. Returns None when
+    a parallelism limit holds the call back.
+    """
+    try:
+        args = resolve_arguments(inv.arguments, scope)
+    except (BindingError, ExpressionError) as exc:
+        return op.state.create_settled(
+            name,
+            display,
+            node_type_for(template),
+            NodePhase.ERROR,
+            "bad arguments",
+            str(exc),
+            template_name=template.name,
+            boundary_id=boundary_id,
+            parent=parent,
+        )
+    node = op.execute(name, display, template, args, scope, boundary_id, parent)
+    if node is not None and "output_defaults" not in node.extra:
+        node.extra["output_defaults"] = output_defaults(template)
+    return node
 
 
 def when_allows(
@@ -105,15 +129,17 @@ def when_allows(
         text = render(inv.when, scope)
         allowed = evaluate_when(text)
     except ExpressionError as exc:
-        node = op.state.create(
+        node = op.state.create_settled(
             name,
             display,
             NodeType.SKIPPED,
+            NodePhase.ERROR,
+            "bad when",
+            f"invalid when: {exc}",
             template_name=template.name,
             boundary_id=boundary_id,
             parent=parent,
         )
-        op.state.transition(node, NodePhase.ERROR, "bad when", f"invalid when: {exc}")
         return False
     if not allowed:
         node = op.state.create(
@@ -174,20 +200,9 @@ def advance_group(
         if child is None:
             display = inv.name + label
             if when_allows(op, inv, item_scope, name, display, template, boundary_id, group):
-                try:
-                    args = resolve_arguments(inv.arguments, item_scope)
-                except (BindingError, ExpressionError) as exc:
-                    child = op.state.create(
-                        name,
-                        display,
-                        node_type_for(template),
-                        template_name=template.name,
-                        boundary_id=boundary_id,
-                        parent=group,
-                    )
-                    op.state.transition(child, NodePhase.ERROR, "bad arguments", str(exc))
-                    continue
-                child = op.execute(name, display, template, args, item_scope, boundary_id, group)
+                child = call_template(
+                    op, inv, template, name, display, item_scope, boundary_id, group
+                )
         else:
             child = op.execute(
                 name, child.display_name, template, None, item_scope, boundary_id, group

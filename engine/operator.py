@@ -148,15 +148,17 @@ class Operator:
             try:
                 bound, inputs = bind_inputs(template, args or EMPTY_ARGS, scope)
             except (BindingError, ExpressionError) as exc:
-                node = self.state.create(
+                node = self.state.create_settled(
                     name,
                     display,
                     node_type_for(template),
+                    NodePhase.ERROR,
+                    "bad arguments",
+                    str(exc),
                     template_name=template.name,
                     boundary_id=boundary_id,
                     parent=parent,
                 )
-                self.state.transition(node, NodePhase.ERROR, "bad arguments", str(exc))
                 return node
             node_type = NodeType.RETRY if bound.retry_strategy is not None else node_type_for(bound)
             node = self.state.create(

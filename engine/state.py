@@ -163,6 +163,31 @@ class RunState:
             parent.children.append(node.id)  # not persisted on the parent: see metadata.tables
         return node
 
+    def create_settled(
+        self,
+        name: str,
+        display_name: str,
+        type: NodeType,
+        phase: NodePhase,
+        reason: str,
+        message: str,
+        *,
+        template_name: str | None = None,
+        boundary_id: str | None = None,
+        parent: NodeRecord | None = None,
+    ) -> NodeRecord:
+        """A node that ends as it is created: Skipped, Omitted, or an Error found before it ran."""
+        node = self.create(
+            name,
+            display_name,
+            type,
+            template_name=template_name,
+            boundary_id=boundary_id,
+            parent=parent,
+        )
+        self.transition(node, phase, reason, message)
+        return node
+
     def transition(
         self, node: NodeRecord, to: NodePhase, reason: str = "", message: str | None = None
     ) -> None:

@@ -146,27 +146,29 @@ def start_task(
     try:
         allowed = expression is None or expression.evaluate(depends_resolver(op, dag, plan))
     except ExpressionError as exc:
-        failed = op.state.create(
+        failed = op.state.create_settled(
             node_name,
             name,
             NodeType.SKIPPED,
+            NodePhase.ERROR,
+            "depends",
+            f"invalid depends: {exc}",
             template_name=task.template,
             boundary_id=dag.id,
             parent=dag,
         )
-        op.state.transition(failed, NodePhase.ERROR, "depends", f"invalid depends: {exc}")
         return failed
     if not allowed:
-        skipped = op.state.create(
+        skipped = op.state.create_settled(
             node_name,
             name,
             NodeType.SKIPPED,
+            NodePhase.OMITTED,
+            "depends",
+            "omitted: depends condition not met",
             template_name=task.template,
             boundary_id=dag.id,
             parent=dag,
-        )
-        op.state.transition(
-            skipped, NodePhase.OMITTED, "depends", "omitted: depends condition not met"
         )
         return skipped
     start_invocation(op, task, node_name, name, scope, dag.id, dag)

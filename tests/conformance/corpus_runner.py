@@ -17,7 +17,6 @@ CORPUS = Path(__file__).resolve().parents[2].parent / "shared" / "corpus" / "arg
 # Examples marked runnable in the INDEX that this engine does not run, each with the reason.
 SKIPPED: dict[str, str] = {
     "forever.yaml": "never terminates by design (a stop/terminate demo)",
-    "cron-when.yaml": "a CronWorkflow: its `when` needs the scheduler (cronworkflow.lastScheduledTime)",
 }
 
 # The phases an example is written to reach. Argo labels the ones that fail on purpose

@@ -8,7 +8,7 @@ workflows that pass.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 import networkx as nx
@@ -432,7 +432,7 @@ class _Checker:
         prefix: str,
         *,
         allowed: set[str],
-        siblings: dict[str, _Invocation],
+        siblings: Mapping[str, _Invocation],
     ) -> None:
         body = inv.model_dump(
             by_alias=True, exclude_none=True, mode="json", exclude={"inline", "name"}
@@ -477,7 +477,7 @@ class _Checker:
         where: tuple[Any, ...],
         user: str,
         allowed: set[str],
-        siblings: dict[str, _Invocation],
+        siblings: Mapping[str, _Invocation],
         prefix: str,
     ) -> None:
         name = parts[1]
@@ -541,7 +541,7 @@ class _Checker:
         loc: tuple[Any, ...],
         prefix: str,
         names: set[str],
-        siblings: dict[str, _Invocation],
+        siblings: Mapping[str, _Invocation],
     ) -> None:
         body = template.outputs.dump()
         for ref, where in self._refs(body, loc + ("outputs",)):

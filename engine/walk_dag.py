@@ -110,13 +110,13 @@ def execute_dag(op: Operator, node: NodeRecord, bound: Template) -> NodeRecord:
     while progress.ready:
         moved = False
         for name in list(progress.ready):
-            task_node = start_task(op, node, plan, name, scope)
-            if task_node is None:
+            started = start_task(op, node, plan, name, scope)
+            if started is None:
                 continue
             moved = True
             del progress.ready[name]
             progress.waiting_on.pop(name, None)
-            if invocation_done(op, task_node.name, plan.tasks[name]):
+            if invocation_done(op, started.name, plan.tasks[name]):
                 _mark_done(progress, plan, name)
             else:
                 progress.started[name] = None

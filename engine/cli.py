@@ -129,6 +129,7 @@ def validate(ctx: _Context, file: str) -> None:
 @click.option(
     "--watch", is_flag=True, help="show the live node tree even when output is not a terminal"
 )
+@click.option("--detach", is_flag=True, help="queue the run for `kubepipe engine` and print its id")
 @click.option(
     "-o",
     "--output",
@@ -137,7 +138,9 @@ def validate(ctx: _Context, file: str) -> None:
     help="print the run at the end",
 )
 @click.pass_obj
-def run(ctx: _Context, file: str, params: tuple[str, ...], output: str | None, watch: bool) -> None:
+def run(
+    ctx: _Context, file: str, params: tuple[str, ...], output: str | None, watch: bool, detach: bool
+) -> None:
     """Run the workflow in FILE to completion and exit with its outcome."""
     from engine.views import run_json
 
@@ -145,7 +148,7 @@ def run(ctx: _Context, file: str, params: tuple[str, ...], output: str | None, w
     try:
         workflow, source = load_and_validate(file, parameters)
         engine = ctx.engine()
-        record = engine.submit(workflow, source=source)
+        record = engine.submit(workflow, source=source, queue=detach)
     except SpecError as exc:
         click.echo(str(exc), err=True)
         sys.exit(EXIT_INVALID)
@@ -155,6 +158,10 @@ def run(ctx: _Context, file: str, params: tuple[str, ...], output: str | None, w
         click.echo(
             f"note: {path} is kept in the manifest but not applied on the local runner", err=True
         )
+    if detach:
+        engine.runner.close()
+        click.echo(json.dumps({"id": record.id}) if output == "json" else record.id)
+        return
     progress = _progress(live=(watch or sys.stdout.isatty()) and output is None)
     click.echo(f"run {record.id} ({record.name}) started", err=output is not None)
     _install_sigterm(ctx, record.id)
@@ -229,6 +236,37 @@ class _Progress:
 
 def _progress(live: bool) -> _Progress:
     return _Progress(live)
+
+
+@main.command(name="engine")
+@click.option("--concurrency", default=2, show_default=True, help="runs executed at once")
+@click.option(
+    "--until-idle", is_flag=True, help="exit once no queued run is left (for scripts and tests)"
+)
+@click.pass_obj
+def engine_worker(ctx: _Context, concurrency: int, until_idle: bool) -> None:
+    """Execute queued runs (`run --detach`) and adopt runs whose engine died, until interrupted."""
+    from engine.worker import Worker, WorkerLocked, lock_sqlite_queue, run_forever, sqlite_path
+
+    db = sqlite_path(ctx.settings.database_url)
+    try:
+        lock = lock_sqlite_queue(db) if db is not None else None
+    except WorkerLocked as exc:
+        _fail(str(exc), EXIT_INVALID)
+    worker = Worker(
+        ctx.engine,
+        concurrency=concurrency,
+        poll_interval=ctx.settings.poll_interval,
+        log=lambda line: click.echo(line, err=True),
+    )
+    click.echo(
+        f"kubepipe engine (pid {os.getpid()}) working on {ctx.settings.database_url}", err=True
+    )
+    try:
+        run_forever(worker, until_idle=until_idle)
+    finally:
+        if lock is not None:
+            lock.close()
 
 
 @main.command(name="list")

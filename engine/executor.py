@@ -9,7 +9,9 @@ sleeps in `runner.wait()` until a step exits or a timer (retry backoff, suspend,
 from __future__ import annotations
 
 import json
+import os
 import secrets
+import socket
 import time
 import uuid
 from collections.abc import Callable, Mapping
@@ -36,6 +38,15 @@ from engine.templates import TemplateLibrary
 from engine.values import parse_duration
 
 OnChange = Callable[[RunState], None]
+DEFAULT_LEASE_SECONDS = (
+    30.0  # an engine that has not heartbeated a run for this long is presumed dead
+)
+
+
+class RunClaimed(KubepipeError):
+    """Another live engine holds the run."""
+
+
 STOP_CHECK_INTERVAL = 0.25  # seconds between looks for a `kubepipe stop` request
 
 
@@ -123,8 +134,13 @@ class Engine:
         controllers: ControllerRegistry | None = None,
         poll_interval: float = 0.5,
         clock: Callable[[], float] = time.time,
+        owner: str | None = None,
+        lease_seconds: float = DEFAULT_LEASE_SECONDS,
     ) -> None:
         self.metadata = metadata
+        # Who this engine is in the runs table; unique per process and engine instance.
+        self.owner = owner or f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+        self.lease_seconds = lease_seconds
         self.artifacts = artifacts
         self.runner = runner
         self.work_root = work_root
@@ -135,8 +151,15 @@ class Engine:
 
     # -- submit -----------------------------------------------------------------------------
     def submit(
-        self, workflow: Workflow, *, parameters: Mapping[str, str] | None = None, source: str = ""
+        self,
+        workflow: Workflow,
+        *,
+        parameters: Mapping[str, str] | None = None,
+        source: str = "",
+        queue: bool = False,
     ) -> RunRecord:
+        """Record a run. `queue=True` leaves it for any engine worker (`kubepipe engine`) to claim;
+        otherwise this engine holds it, so no worker takes it while this process executes it."""
         workflow = apply_parameters(workflow, parameters or {}, source)
         meta = workflow.metadata
         name = meta.name or f"{meta.generate_name or 'workflow-'}{secrets.token_hex(3)[:5]}"
@@ -152,13 +175,24 @@ class Engine:
             parameters={
                 p.name: p.value for p in workflow.spec.arguments.parameters if p.value is not None
             },
+            owner=None if queue else self.owner,
+            heartbeat_at=None if queue else self.clock(),
         )
         self.metadata.create_run(run)
         return run
 
     # -- execute ----------------------------------------------------------------------------
     def execute(self, run_id: str, on_change: OnChange | None = None) -> RunRecord:
-        """Drive a run until it is finished; safe to call again on a run a dead engine left."""
+        """Drive a run until it is finished; safe to call again on a run a dead engine left.
+
+        The run is claimed first (compare-and-set on its owner) and its lease renewed while it
+        runs; if another engine holds a live lease, `RunClaimed` is raised and nothing is done.
+        """
+        ref = self.metadata.resolve_run(run_id)
+        if not self.metadata.claim_run(ref.id, self.owner, self.lease_seconds):
+            raise RunClaimed(f"run {ref.id} is being executed by another engine ({ref.owner})")
+        run_id = ref.id
+        self._heartbeat_at = self.clock()
         state = self.metadata.load_state(run_id)
         workflow = Workflow.model_validate(state.run.manifest)
         library = TemplateLibrary(workflow)
@@ -191,12 +225,24 @@ class Engine:
                 on_change(state)
             if run.phase.is_finished:
                 return run
+            self._renew_lease(run_id)
             timeout = self.poll_interval
             if operator.next_wakeup is not None:
                 timeout = max(0.0, min(timeout, operator.next_wakeup - self.clock()))
             if operator.launch_queue or state.has_changes():
                 continue
             self.runner.wait(timeout)
+
+    def _renew_lease(self, run_id: str) -> None:
+        now = self.clock()
+        if now - self._heartbeat_at < self.lease_seconds / 3:
+            return
+        self._heartbeat_at = now
+        if not self.metadata.heartbeat(run_id, self.owner):
+            # Another engine decided we were dead and took the run: leave it to that engine.
+            raise RunClaimed(
+                f"run {run_id} was taken over by another engine; this engine stops driving it"
+            )
 
     def _reconcile(
         self,

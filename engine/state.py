@@ -74,6 +74,8 @@ class RunRecord:
     entry_node_id: str | None = None
     exit_node_id: str | None = None
     stop_requested: str | None = None
+    owner: str | None = None
+    heartbeat_at: float | None = None
 
 
 @dataclass

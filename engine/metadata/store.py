@@ -132,9 +132,54 @@ class MetadataStore:
             if state.run_dirty:
                 row = _run_row(state.run)
                 row.pop("id")
-                row.pop("stop_requested")  # written only by request_stop, from any process
+                for column in ("stop_requested", "owner", "heartbeat_at"):
+                    row.pop(column)  # written by request_stop / claim_run / heartbeat only
                 conn.execute(update(RunRow).where(RunRow.id == run_id).values(**row))
         state.clear_changes()
+
+    # -- ownership: which engine executes a run ---------------------------------------------
+    def claim_run(self, run_id: str, owner: str, lease_seconds: float) -> bool:
+        """Take a run that nobody holds (or whose holder stopped heartbeating). Race-free: a
+        compare-and-set, so two engines on PostgreSQL can never both win the same run."""
+        now = time.time()
+        stale = now - lease_seconds
+        with self._tx() as conn:
+            result = conn.execute(
+                update(RunRow)
+                .where(RunRow.id == run_id)
+                .where(RunRow.phase.in_([RunPhase.PENDING.value, RunPhase.RUNNING.value]))
+                .where(
+                    (RunRow.owner.is_(None))
+                    | (RunRow.owner == owner)
+                    | (RunRow.heartbeat_at < stale)
+                )
+                .values(owner=owner, heartbeat_at=now)
+            )
+        return result.rowcount == 1
+
+    def claimable_runs(self, lease_seconds: float, limit: int = 20) -> list[str]:
+        """Queued runs and runs whose engine stopped heartbeating, oldest first."""
+        stale = time.time() - lease_seconds
+        stmt = (
+            select(RunRow.id)
+            .where(RunRow.phase.in_([RunPhase.PENDING.value, RunPhase.RUNNING.value]))
+            .where((RunRow.owner.is_(None)) | (RunRow.heartbeat_at < stale))
+            .order_by(RunRow.created_at)
+            .limit(limit)
+        )
+        with self._engine.connect() as conn:
+            return [r[0] for r in conn.execute(stmt).all()]
+
+    def heartbeat(self, run_id: str, owner: str) -> bool:
+        """Renew the lease; False means another engine took the run over."""
+        with self._tx() as conn:
+            result = conn.execute(
+                update(RunRow)
+                .where(RunRow.id == run_id)
+                .where(RunRow.owner == owner)
+                .values(heartbeat_at=time.time())
+            )
+        return result.rowcount == 1
 
     def request_stop(self, run_id: str, reason: str) -> None:
         with self._tx() as conn:
@@ -293,6 +338,8 @@ def _run_row(run: RunRecord) -> dict[str, Any]:
         "entry_node_id": run.entry_node_id,
         "exit_node_id": run.exit_node_id,
         "stop_requested": run.stop_requested,
+        "owner": run.owner,
+        "heartbeat_at": run.heartbeat_at,
     }
 
 

@@ -13,7 +13,7 @@ from typing import Any
 from sqlalchemy import JSON, Column, Index
 from sqlmodel import Field, SQLModel
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 
 
 class SchemaInfo(SQLModel, table=True):
@@ -40,6 +40,10 @@ class RunRow(SQLModel, table=True):
     entry_node_id: str | None = None
     exit_node_id: str | None = None
     stop_requested: str | None = None  # desired state written by `kubepipe stop`: the reason
+    # Who executes the run: an engine claims it by compare-and-set on these two columns and keeps
+    # `heartbeat_at` fresh; a run whose heartbeat is older than the lease may be claimed again.
+    owner: str | None = Field(default=None, index=True)
+    heartbeat_at: float | None = None
 
 
 class NodeRow(SQLModel, table=True):

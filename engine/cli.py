@@ -131,6 +131,9 @@ def validate(ctx: _Context, file: str) -> None:
 )
 @click.option("--detach", is_flag=True, help="queue the run for `kubepipe engine` and print its id")
 @click.option(
+    "--no-cache", is_flag=True, help="run every step even if an identical step already succeeded"
+)
+@click.option(
     "-o",
     "--output",
     type=click.Choice(["json", "yaml"]),
@@ -139,7 +142,13 @@ def validate(ctx: _Context, file: str) -> None:
 )
 @click.pass_obj
 def run(
-    ctx: _Context, file: str, params: tuple[str, ...], output: str | None, watch: bool, detach: bool
+    ctx: _Context,
+    file: str,
+    params: tuple[str, ...],
+    output: str | None,
+    watch: bool,
+    detach: bool,
+    no_cache: bool,
 ) -> None:
     """Run the workflow in FILE to completion and exit with its outcome."""
     from engine.views import run_json
@@ -148,6 +157,10 @@ def run(
     try:
         workflow, source = load_and_validate(file, parameters)
         engine = ctx.engine()
+        if no_cache:
+            from engine.cache import NO_CACHE_ANNOTATION
+
+            workflow.metadata.annotations[NO_CACHE_ANNOTATION] = "true"
         record = engine.submit(workflow, source=source, queue=detach)
     except SpecError as exc:
         click.echo(str(exc), err=True)

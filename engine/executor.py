@@ -19,6 +19,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from artifact_store import ArtifactStore, ArtifactStoreError
+from engine.cache import cache_key, caching_enabled, outputs_still_stored
 from engine.controllers import ControllerRegistry, ResourceContext, default_registry
 from engine.controllers.registry import process_handles
 from engine.errors import KubepipeError, Problem, SpecError
@@ -32,7 +33,7 @@ from engine.pods import (
     store_logs,
 )
 from engine.runners.base import Runner, StepHandle, StepOutcome, StepStatus
-from engine.spec import Parameter, TemplateKind, Workflow
+from engine.spec import Parameter, Template, TemplateKind, Workflow
 from engine.state import NodeRecord, RunRecord, RunState
 from engine.templates import TemplateLibrary
 from engine.values import parse_duration
@@ -341,6 +342,8 @@ class Engine:
             left = deadline - (self.clock() - run.started_at)
         try:
             template = operator.pod_template(node)
+            if self._use_cache(state, operator, node, template):
+                return
             if template.kind is TemplateKind.RESOURCE:
                 self.controllers.start(
                     state, node, template, operator, self._resource_context(state)
@@ -361,6 +364,28 @@ class Engine:
         node.handle = json.loads(handle.to_json())
         handles[node.id] = handle
         state.transition(node, NodePhase.RUNNING, "launched")
+
+    def _use_cache(
+        self, state: RunState, operator: Operator, node: NodeRecord, template: Template
+    ) -> bool:
+        """Succeed the pod from the step cache when an identical step already succeeded."""
+        if (
+            not caching_enabled(operator.library.workflow, template)
+            or template.kind is TemplateKind.RESOURCE
+        ):
+            return False
+        key = cache_key(template, node)
+        node.extra["cache_key"] = key
+        hit = self.metadata.cached_outputs(key)
+        if hit is None or not outputs_still_stored(hit[2], self.artifacts):
+            return False
+        run_id, node_id, outputs = hit
+        node.outputs = outputs
+        node.extra["cached_from"] = {"run": run_id, "node": node_id}
+        state.transition(
+            node, NodePhase.SUCCEEDED, "cached", f"cached: reused the outputs of run {run_id}"
+        )
+        return True
 
     def _resource_context(self, state: RunState) -> ResourceContext:
         return ResourceContext(
@@ -393,6 +418,10 @@ class Engine:
             if a.global_name and a.name in outputs.get("artifacts", {}):
                 operator.publish_global("artifacts", a.global_name, outputs["artifacts"][a.name])
         state.transition(node, phase, "step ended", message)
+        if phase is NodePhase.SUCCEEDED and "cache_key" in node.extra:
+            self.metadata.put_cache_entry(
+                node.extra["cache_key"], state.run.id, node.id, node.outputs
+            )
 
     def _derive_phase(self, state: RunState, operator: Operator) -> None:
         run = state.run

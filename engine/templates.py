@@ -26,6 +26,7 @@ def _merge(defaults: dict[str, Any], own: dict[str, Any]) -> dict[str, Any]:
 
 class TemplateLibrary:
     def __init__(self, workflow: Workflow) -> None:
+        self.workflow = workflow
         self.spec = workflow.spec
         defaults = self.spec.template_defaults.dump() if self.spec.template_defaults else None
         self._defaults = defaults

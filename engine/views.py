@@ -43,6 +43,7 @@ def node_json(node: NodeRecord) -> dict[str, Any]:
         "finishedAt": iso(node.finished_at),
         "exitCode": node.exit_code,
         "message": node.message,
+        "cached": "cached_from" in node.extra,
         "children": list(node.children),
         "outputs": {
             "parameters": dict(outputs.get("parameters") or {}),
@@ -103,7 +104,9 @@ def tree_lines(state: RunState, now: float) -> list[str]:
             detail = (
                 node.message if node.phase.is_failure or node.phase is NodePhase.SKIPPED else ""
             )
-            name = node.display_name if depth else f"{node.display_name}"
+            if "cached_from" in node.extra:
+                detail = "(cached)"
+            name = node.display_name
             line = f"{prefix}{branch}{_SYMBOLS[node.phase]} {name}  {node.phase.value}  {_duration(node, state_now)}"
             if detail:
                 line += f"  {detail}"

@@ -23,6 +23,7 @@ from engine.errors import KubepipeError, RunNotFound
 from engine.metadata.tables import (
     SCHEMA_VERSION,
     ArtifactRow,
+    CacheEntryRow,
     LogRow,
     NodeEventRow,
     NodeRow,
@@ -181,6 +182,30 @@ class MetadataStore:
             )
         return result.rowcount == 1
 
+    # -- step cache ---------------------------------------------------------------------------
+    def cached_outputs(self, key: str) -> tuple[str, str, dict[str, Any]] | None:
+        """(run id, node id, outputs) of the step that produced `key`, if any."""
+        with self._engine.connect() as conn:
+            row = conn.execute(select(CacheEntryRow).where(CacheEntryRow.key == key)).first()
+        return (row.run_id, row.node_id, dict(row.outputs)) if row else None
+
+    def put_cache_entry(self, key: str, run_id: str, node_id: str, outputs: dict[str, Any]) -> None:
+        """Record (or refresh) a cache entry; the newest Succeeded producer wins."""
+        with self._tx() as conn:
+            conn.execute(delete(CacheEntryRow).where(CacheEntryRow.key == key))
+            conn.execute(
+                insert(CacheEntryRow),
+                [
+                    {
+                        "key": key,
+                        "run_id": run_id,
+                        "node_id": node_id,
+                        "outputs": outputs,
+                        "created_at": time.time(),
+                    }
+                ],
+            )
+
     def request_stop(self, run_id: str, reason: str) -> None:
         with self._tx() as conn:
             conn.execute(update(RunRow).where(RunRow.id == run_id).values(stop_requested=reason))
@@ -213,7 +238,14 @@ class MetadataStore:
 
     def delete_run(self, run_id: str) -> None:
         with self._tx() as conn:
-            for table in (LogRow, ArtifactRow, NodeEventRow, NodeRow, ResumeRequestRow):
+            for table in (
+                LogRow,
+                ArtifactRow,
+                NodeEventRow,
+                NodeRow,
+                ResumeRequestRow,
+                CacheEntryRow,
+            ):
                 conn.execute(delete(table).where(table.run_id == run_id))
             conn.execute(delete(RunRow).where(RunRow.id == run_id))
 

@@ -118,3 +118,14 @@ class ResumeRequestRow(SQLModel, table=True):
     node: str | None = None  # a node id, name or display name; None resumes every suspended node
     outputs: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
     created_at: float
+
+
+class CacheEntryRow(SQLModel, table=True):
+    """A Succeeded step's outputs, keyed by what determines them (engine.cache.cache_key)."""
+
+    __tablename__ = "cache_entries"
+    key: str = Field(primary_key=True)
+    run_id: str = Field(index=True)
+    node_id: str
+    outputs: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    created_at: float

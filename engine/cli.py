@@ -271,6 +271,7 @@ def engine_worker(ctx: _Context, concurrency: int, until_idle: bool) -> None:
         concurrency=concurrency,
         poll_interval=ctx.settings.poll_interval,
         log=lambda line: click.echo(line, err=True),
+        retention=_retention(ctx),
     )
     click.echo(
         f"kubepipe engine (pid {os.getpid()}) working on {ctx.settings.database_url}", err=True
@@ -280,6 +281,65 @@ def engine_worker(ctx: _Context, concurrency: int, until_idle: bool) -> None:
     finally:
         if lock is not None:
             lock.close()
+
+
+@main.command()
+@click.argument("run_refs", metavar="RUN...", nargs=-1)
+@click.option(
+    "--keep-last", type=int, default=None, help="delete finished runs beyond the newest N"
+)
+@click.option(
+    "--older-than", default=None, help="delete runs finished longer ago than this (e.g. 7d, 12h)"
+)
+@click.pass_obj
+def delete(
+    ctx: _Context, run_refs: tuple[str, ...], keep_last: int | None, older_than: str | None
+) -> None:
+    """Delete finished runs with their nodes, logs and artifacts (artifacts other runs reuse are kept)."""
+    from engine.retention import delete_run, expired_runs
+    from engine.values import parse_duration
+
+    if not run_refs and keep_last is None and older_than is None:
+        _fail("name runs to delete, or give --keep-last / --older-than", EXIT_INVALID)
+    try:
+        age = parse_duration(older_than, field="--older-than")
+    except ValueError as exc:
+        _fail(str(exc), EXIT_INVALID)
+    targets = list(run_refs) + expired_runs(ctx.metadata, keep_last=keep_last, older_than=age)
+    store = ctx.artifacts()
+    failed = False
+    for ref in dict.fromkeys(targets):
+        try:
+            done = delete_run(ctx.metadata, store, ref)
+        except KubepipeError as exc:
+            click.echo(f"error: {exc}", err=True)
+            failed = True
+            continue
+        kept = f", kept {done.objects_kept} reused by other runs" if done.objects_kept else ""
+        click.echo(
+            f"deleted run {done.run_id} ({done.objects_removed} stored objects removed{kept})"
+        )
+    sys.exit(EXIT_FAILED if failed else EXIT_OK)
+
+
+def _retention(ctx: _Context) -> Any:
+    """The worker's periodic clean-up, when KUBEPIPE_RETENTION_* settings ask for one."""
+    settings = ctx.settings
+    if settings.retention_keep_last is None and settings.retention_older_than is None:
+        return None
+    from engine.retention import delete_run, expired_runs
+    from engine.values import parse_duration
+
+    age = parse_duration(settings.retention_older_than, field="KUBEPIPE_RETENTION_OLDER_THAN")
+
+    def apply() -> None:
+        store = ctx.artifacts()
+        for run_id in expired_runs(
+            ctx.metadata, keep_last=settings.retention_keep_last, older_than=age
+        ):
+            delete_run(ctx.metadata, store, run_id)
+
+    return apply
 
 
 @main.command(name="list")

@@ -21,6 +21,10 @@ class Settings(BaseSettings):
     artifact_root: str | None = None  # a directory or file:// URI; default: `home`/artifacts
     isolation: str = "auto"  # local runner filesystem isolation: auto | overlay | pathmap
     poll_interval: float = 0.5  # longest the engine sleeps between reconciles
+    # Retention, applied by `kubepipe engine` workers: finished runs beyond the newest N, and/or
+    # finished longer ago than a duration (e.g. "7d"), are deleted with their logs and artifacts.
+    retention_keep_last: int | None = None
+    retention_older_than: str | None = None
 
     @property
     def database_url(self) -> str:

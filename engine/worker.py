@@ -12,6 +12,7 @@ from __future__ import annotations
 import fcntl
 import os
 import threading
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import IO
@@ -62,6 +63,8 @@ class Worker:
         concurrency: int = 2,
         poll_interval: float = 1.0,
         log: Callable[[str], None] = lambda line: None,
+        retention: Callable[[], None] | None = None,
+        retention_every: float = 60.0,
     ) -> None:
         if concurrency < 1:
             raise ValueError("concurrency must be at least 1")
@@ -73,6 +76,9 @@ class Worker:
         self.executed: list[str] = []
         self._active: dict[str, threading.Thread] = {}
         self._lock = threading.Lock()
+        self.retention = retention
+        self.retention_every = retention_every
+        self._retention_at = float("-inf")
 
     def run(self, *, until_idle: bool = False) -> list[str]:
         """Work until `stopping` is set (or, with `until_idle`, until nothing is left to claim)."""
@@ -80,6 +86,7 @@ class Worker:
         try:
             while not self.stopping.is_set():
                 started = self._fill(probe)
+                self._apply_retention()
                 with self._lock:
                     busy = bool(self._active)
                 if until_idle and not started and not busy:
@@ -90,6 +97,16 @@ class Worker:
                 thread.join()
             probe.runner.close()
         return list(self.executed)
+
+    def _apply_retention(self) -> None:
+        now = time.monotonic()
+        if self.retention is None or now - self._retention_at < self.retention_every:
+            return
+        self._retention_at = now
+        try:
+            self.retention()
+        except Exception as exc:  # retention must never stop the worker
+            self.log(f"retention: {type(exc).__name__}: {exc}")
 
     def _fill(self, probe: Engine) -> int:
         started = 0

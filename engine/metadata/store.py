@@ -236,6 +236,21 @@ class MetadataStore:
                 )
         return [(r.node, dict(r.outputs)) for r in rows]
 
+    def artifact_keys_reused_from(self, run_id: str) -> set[str]:
+        """Artifact keys of `run_id` that other runs' cached steps still point at."""
+        keys: set[str] = set()
+        with self._engine.connect() as conn:
+            rows = conn.execute(
+                select(NodeRow.extra, NodeRow.outputs).where(NodeRow.run_id != run_id)
+            ).all()
+        for extra, outputs in rows:
+            if (extra or {}).get("cached_from", {}).get("run") != run_id:
+                continue
+            for art in ((outputs or {}).get("artifacts") or {}).values():
+                if isinstance(art, dict) and art.get("key"):
+                    keys.add(art["key"])
+        return keys
+
     def delete_run(self, run_id: str) -> None:
         with self._tx() as conn:
             for table in (

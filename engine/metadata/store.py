@@ -19,9 +19,9 @@ from sqlalchemy import bindparam, create_engine, delete, event, insert, select, 
 from sqlalchemy.engine import Connection, Engine
 from sqlmodel import SQLModel
 
-from engine.errors import KubepipeError, RunNotFound
+from engine.errors import RunNotFound
+from engine.metadata.migrations import upgrade
 from engine.metadata.tables import (
-    SCHEMA_VERSION,
     ArtifactRow,
     CacheEntryRow,
     LogRow,
@@ -29,7 +29,6 @@ from engine.metadata.tables import (
     NodeRow,
     ResumeRequestRow,
     RunRow,
-    SchemaInfo,
 )
 from engine.phases import NodePhase, NodeType, RunPhase
 from engine.state import ArtifactRecord, LogRecord, NodeEvent, NodeRecord, RunRecord, RunState
@@ -81,20 +80,7 @@ class MetadataStore:
     def _ensure_schema(self) -> None:
         SQLModel.metadata.create_all(self._engine)
         with self._engine.begin() as conn:
-            row = conn.execute(select(SchemaInfo.version)).first()
-            if row is None:
-                conn.execute(insert(SchemaInfo), [{"id": 1, "version": SCHEMA_VERSION}])
-            elif row[0] < SCHEMA_VERSION:
-                raise KubepipeError(
-                    f"the database at {self.url} has schema version {row[0]}, written by an older "
-                    f"development build of kubepipe; move it aside (or point KUBEPIPE_HOME / "
-                    f"KUBEPIPE_DB_URL elsewhere) and kubepipe creates a fresh one"
-                )
-            elif row[0] > SCHEMA_VERSION:
-                raise KubepipeError(
-                    f"the database at {self.url} has schema version {row[0]}, newer than this "
-                    f"kubepipe understands ({SCHEMA_VERSION}); upgrade kubepipe"
-                )
+            upgrade(conn, self.url)
 
     @contextmanager
     def _tx(self) -> Iterator[Connection]:

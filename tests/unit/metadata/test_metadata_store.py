@@ -159,3 +159,35 @@ def test_a_newer_schema_is_refused(tmp_path: Path) -> None:
         KubepipeError, match="schema version 999, newer than this kubepipe understands"
     ):
         MetadataStore(url)
+
+
+def test_an_old_development_schema_is_refused_with_what_to_do(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'kp.db'}"
+    MetadataStore(url).close()
+    engine = create_engine(url)
+    with engine.begin() as conn:
+        conn.execute(text("update kubepipe_schema set version = 1"))
+    with pytest.raises(KubepipeError, match="development build of kubepipe with no upgrade path; move it aside"):
+        MetadataStore(url)
+
+
+def test_upgrade_steps_run_in_order_once(store: MetadataStore) -> None:
+    from engine.metadata.migrations import BASELINE, upgrade
+
+    ran: list[int] = []
+
+    def step(version: int):
+        def apply(conn) -> None:
+            ran.append(version)
+            if version == BASELINE:
+                conn.execute(text("alter table runs add column note varchar(20)"))
+
+        return apply
+
+    steps = {BASELINE: step(BASELINE), BASELINE + 1: step(BASELINE + 1)}
+    with store._engine.begin() as conn:  # a database at the baseline, two steps behind the target
+        assert upgrade(conn, store.url, steps, target=BASELINE + 2) == BASELINE
+    with store._engine.begin() as conn:
+        assert upgrade(conn, store.url, steps, target=BASELINE + 2) == BASELINE + 2
+        conn.execute(text("update runs set note = 'ok'"))
+    assert ran == [BASELINE, BASELINE + 1]

@@ -1,0 +1,57 @@
+"""Schema versions and the steps between them.
+
+The `kubepipe_schema` table records the version a database was last upgraded to. Opening a
+database runs every step from its version up to `SCHEMA_VERSION` in one transaction; a database
+newer than this kubepipe is refused (an old kubepipe must not write a schema it does not know),
+and so is one written by a development build before `BASELINE`, which has no upgrade path.
+New tables need no step (`create_all` adds them); a new column or index on an existing table
+gets one here, written in SQL both SQLite and PostgreSQL accept.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+
+from sqlalchemy import insert, select, update
+from sqlalchemy.engine import Connection
+
+from engine.errors import KubepipeError
+from engine.metadata.tables import SCHEMA_VERSION, SchemaInfo
+
+BASELINE = 3  # the first schema with an upgrade path
+
+Step = Callable[[Connection], None]
+# STEPS[n] upgrades a database from version n to n + 1.
+STEPS: Mapping[int, Step] = {}
+
+
+def upgrade(
+    conn: Connection, url: str, steps: Mapping[int, Step] = STEPS, target: int = SCHEMA_VERSION
+) -> int:
+    """Bring the schema at `conn` to `target`; returns the version it started from."""
+    row = conn.execute(select(SchemaInfo.version)).first()
+    if row is None:
+        conn.execute(insert(SchemaInfo), [{"id": 1, "version": target}])
+        return target
+    current = int(row[0])
+    if current > target:
+        raise KubepipeError(
+            f"the database at {url} has schema version {current}, newer than this kubepipe "
+            f"understands ({target}); upgrade kubepipe"
+        )
+    if current < BASELINE:
+        raise KubepipeError(
+            f"the database at {url} has schema version {current}, written by a development build of "
+            "kubepipe with no upgrade path; move it aside (or point KUBEPIPE_HOME / KUBEPIPE_DB_URL "
+            "elsewhere) and kubepipe creates a fresh one"
+        )
+    for version in range(current, target):
+        step = steps.get(version)
+        if step is None:
+            raise KubepipeError(
+                f"no upgrade step from schema version {version} to {version + 1} (a kubepipe bug)"
+            )
+        step(conn)
+    if current != target:
+        conn.execute(update(SchemaInfo).where(SchemaInfo.id == 1).values(version=target))
+    return current

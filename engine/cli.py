@@ -54,6 +54,7 @@ class _Context:
             runner,
             work_root=self.settings.work_root,
             poll_interval=self.settings.poll_interval,
+            lease_seconds=self.settings.lease_seconds,
         )
 
 

@@ -324,6 +324,7 @@ class Operator:
         children = [self.state.nodes[c] for c in node.children]
         last = children[-1] if children else None
         if last is not None and not last.phase.is_fulfilled:
+            self.bound_templates.setdefault(last.id, bound)  # a resumed engine meets it here first
             self._execute_body(last, bound, boundary_id)
             if not last.phase.is_fulfilled:
                 return node

@@ -21,6 +21,9 @@ class Settings(BaseSettings):
     artifact_root: str | None = None  # a directory or file:// URI; default: `home`/artifacts
     isolation: str = "auto"  # local runner filesystem isolation: auto | overlay | pathmap
     poll_interval: float = 0.5  # longest the engine sleeps between reconciles
+    lease_seconds: float = (
+        30.0  # an engine silent this long on a run is presumed dead; its runs are adopted
+    )
     # Retention, applied by `kubepipe engine` workers: finished runs beyond the newest N, and/or
     # finished longer ago than a duration (e.g. "7d"), are deleted with their logs and artifacts.
     retention_keep_last: int | None = None

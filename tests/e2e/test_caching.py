@@ -69,7 +69,9 @@ def test_no_cache_runs_everything_again(cli, run_json, tmp_path: Path) -> None:
     assert again["make"]["outputs"]["result"] != by_name(first)["make"]["outputs"]["result"]
 
 
-def test_a_deleted_artifact_is_a_cache_miss_not_a_failure(run_json, tmp_path: Path, home: Path) -> None:
+def test_a_deleted_artifact_is_a_cache_miss_not_a_failure(
+    run_json, tmp_path: Path, home: Path
+) -> None:
     path = tmp_path / "wf.yaml"
     path.write_text(WF)
     _, first = run_json(path)

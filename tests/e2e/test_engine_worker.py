@@ -10,9 +10,9 @@ import uuid
 from pathlib import Path
 
 import pytest
+from e2e_support import EXAMPLES, ROOT
 from sqlalchemy import create_engine, text
 
-from e2e_support import EXAMPLES, ROOT
 from engine.metadata.store import MetadataStore
 from engine.worker import lock_sqlite_queue
 

@@ -30,7 +30,9 @@ def test_artifacts_reused_by_a_kept_run_survive(cli, run_json, tmp_path: Path, h
     result = cli("delete", producer["id"])
     assert result.exit_code == 0 and "kept 1 reused by other runs" in result.stdout
     uri = reused["outputs"]["artifacts"]["data"]["uri"]
-    assert Path(uri.removeprefix("file://")).is_file(), "the kept run's cached output must still resolve"
+    assert Path(uri.removeprefix("file://")).is_file(), (
+        "the kept run's cached output must still resolve"
+    )
 
 
 def test_keep_last_and_bad_input(cli, run_json) -> None:

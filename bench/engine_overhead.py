@@ -24,11 +24,13 @@ from __future__ import annotations
 
 import argparse
 import gc
+import os
 import resource
 import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Literal
 
@@ -88,8 +90,8 @@ def fan_workflow(chains: int, length: int) -> Workflow:
     return _workflow("fan", tasks)
 
 
-def _engine(home: Path, runner: Runner) -> tuple[Engine, MetadataStore]:
-    settings = Settings(home=home)
+def _engine(home: Path, runner: Runner, db_url: str | None = None) -> tuple[Engine, MetadataStore]:
+    settings = Settings(home=home, db_url=db_url)
     metadata = MetadataStore(settings.database_url)
     engine = Engine(
         metadata,
@@ -101,13 +103,15 @@ def _engine(home: Path, runner: Runner) -> tuple[Engine, MetadataStore]:
     return engine, metadata
 
 
-def _run(home: Path, runner: Runner, workflow: Workflow) -> tuple[float, float, str, int, int]:
+def _run(
+    home: Path, runner: Runner, workflow: Workflow, db_url: str | None = None
+) -> tuple[float, float, str, int, int]:
     """(validate s, submit+execute s, final phase, node_events rows, node count)."""
     t0 = time.perf_counter()
     problems = validate_workflow(workflow, {})
     t1 = time.perf_counter()
     assert not problems, problems  # a broken bench workflow, not a measurement
-    engine, metadata = _engine(home, runner)
+    engine, metadata = _engine(home, runner, db_url)
     t2 = time.perf_counter()
     record = engine.submit(workflow)
     final = engine.execute(record.id)
@@ -166,19 +170,21 @@ def _reset_peak_rss() -> bool:
         return False
 
 
-def bench_dag(chains: int, length: int) -> None:
+def bench_dag(chains: int, length: int, db_url: str | None = None) -> float:
+    """Returns transitions per second; `db_url` runs on that database instead of SQLite."""
     gc.collect()
     reset = _reset_peak_rss()
     before = _peak_rss_mb()
     with tempfile.TemporaryDirectory(prefix="kp-bench-dag-") as tmp:
         validate_s, wall, phase, events, nodes = _run(
-            Path(tmp), InstantRunner(), fan_workflow(chains, length)
+            Path(tmp), InstantRunner(), fan_workflow(chains, length), db_url
         )
     peak = _peak_rss_mb()
     rate = events / wall
+    database = "PostgreSQL" if db_url else "SQLite"
     print(
         f"[2] scale: root -> {chains} chains x {length} -> fan-in ({chains * length + 2} tasks), "
-        "InstantRunner (in-process, no isolation), SQLite"
+        f"InstantRunner (in-process, no isolation), {database}"
     )
     print(f"    run phase            {phase}, {nodes} nodes, {events} node events (transitions)")
     print(f"    validate             {validate_s:.3f} s (not in wall)")
@@ -192,6 +198,29 @@ def bench_dag(chains: int, length: int) -> None:
         f"{'' if reset else ', peak not reset: includes earlier work'})   "
         f"(target <= {TARGET_RSS_MB:g} MB: {'met' if peak <= TARGET_RSS_MB else 'MISSED'})"
     )
+    return rate
+
+
+def postgres_schema(url: str) -> tuple[str, Callable[[], None]] | None:
+    """A throwaway schema on the PostgreSQL server at `url`, or None when it is not reachable."""
+    from sqlalchemy import create_engine, text
+
+    try:
+        admin = create_engine(url)
+        schema = f"kp_bench_{os.getpid()}"
+        with admin.begin() as conn:
+            conn.execute(text(f"drop schema if exists {schema} cascade"))
+            conn.execute(text(f"create schema {schema}"))
+    except Exception as exc:  # no server: say so and skip
+        print(f"[2] PostgreSQL at {url} not reachable ({type(exc).__name__}); skipped")
+        return None
+
+    def drop() -> None:
+        with admin.begin() as conn:
+            conn.execute(text(f"drop schema {schema} cascade"))
+        admin.dispose()
+
+    return f"{url}?options=-csearch_path%3D{schema}", drop
 
 
 def main() -> None:
@@ -207,6 +236,11 @@ def main() -> None:
     )
     parser.add_argument("--chains", type=int, help="parallel chains (default 100)")
     parser.add_argument("--length", type=int, help="tasks per chain (default 100)")
+    parser.add_argument(
+        "--postgres",
+        default="postgresql+psycopg://postgres@127.0.0.1:5432/test",
+        help="also run the DAG on this PostgreSQL server ('' to skip)",
+    )
     args = parser.parse_args()
     steps = args.steps or (50 if args.quick else 200)
     chains = args.chains or (10 if args.quick else 100)
@@ -215,7 +249,15 @@ def main() -> None:
     if args.only in (None, "chain"):
         bench_chain(steps, args.isolation)
     if args.only in (None, "dag"):
-        bench_dag(chains, length)
+        sqlite_rate = bench_dag(chains, length)
+        target = postgres_schema(args.postgres) if args.postgres else None
+        if target is not None:
+            url, drop = target
+            try:
+                pg_rate = bench_dag(chains, length, url)
+            finally:
+                drop()
+            print(f"    PostgreSQL / SQLite  {pg_rate / sqlite_rate:.2f}x")
 
 
 if __name__ == "__main__":

@@ -166,13 +166,18 @@ def test_several_problems_are_reported_together(cli, tmp_path: Path) -> None:
     assert "2 problem(s) found; nothing was run" in result.stderr
 
 
-def test_a_with_param_that_is_not_a_list_fails_the_run_with_a_reason(run_json, tmp_path: Path) -> None:
+def test_a_with_param_that_is_not_a_list_fails_the_run_with_a_reason(
+    run_json, tmp_path: Path
+) -> None:
     path = tmp_path / "loop.yaml"
-    path.write_text(dag(
-        "      - {name: gen, template: echo, arguments: {parameters: [{name: word, value: '{\"a\": 1}'}]}}\n"
-        "      - name: each\n        template: echo\n        depends: gen\n"
-        "        withParam: '{{tasks.gen.outputs.result}}'\n"
-        "        arguments: {parameters: [{name: word, value: '{{item}}'}]}\n"))
+    path.write_text(
+        dag(
+            "      - {name: gen, template: echo, arguments: {parameters: [{name: word, value: '{\"a\": 1}'}]}}\n"
+            "      - name: each\n        template: echo\n        depends: gen\n"
+            "        withParam: '{{tasks.gen.outputs.result}}'\n"
+            "        arguments: {parameters: [{name: word, value: '{{item}}'}]}\n"
+        )
+    )
     code, run = run_json(path)
     assert code == 1 and run["phase"] == "Error"
     each = next(n for n in run["nodes"] if n["displayName"] == "each")

@@ -109,6 +109,31 @@ def test_logs_unknown_node(cli, run_json) -> None:
     assert result.exit_code == 1 and "has no node 'nope'" in result.stderr
 
 
+def run_in_background(home: Path, path: Path) -> subprocess.Popen[str]:
+    """`kubepipe run FILE` in its own process, as a user's terminal would run it."""
+    env = {**os.environ, "KUBEPIPE_HOME": str(home)}
+    return subprocess.Popen(
+        [sys.executable, "-m", "engine", "run", str(path)],
+        env=env,
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
+def wait_for(predicate, seconds: float = 30.0) -> None:
+    deadline = time.time() + seconds
+    while time.time() < deadline:
+        try:
+            if predicate():
+                return
+        except (ValueError, KeyError, IndexError):
+            pass  # the run is not recorded yet
+        time.sleep(0.2)
+    raise AssertionError("condition not reached in time")
+
+
 def test_stop_kills_a_running_run(home: Path, cli, tmp_path: Path) -> None:
     path = tmp_path / "sleepy.yaml"
     path.write_text("""apiVersion: argoproj.io/v1alpha1
@@ -123,23 +148,14 @@ spec:
   - name: bye
     container: {image: busybox, command: [echo, "{{workflow.status}}"]}
 """)
-    env = {**os.environ, "KUBEPIPE_HOME": str(home)}
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "engine", "run", str(path)],
-        env=env,
-        cwd=ROOT,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+    proc = run_in_background(home, path)
     try:
-        deadline = time.time() + 30
-        while time.time() < deadline:
-            listed = json.loads(cli("list", "-o", "json").stdout)
-            if listed and listed[0]["phase"] == "Running":
-                break
-            time.sleep(0.2)
-        time.sleep(0.5)
+        wait_for(
+            lambda: (
+                json.loads(cli("get", "sleepy", "-o", "json").stdout)["nodes"][0]["phase"]
+                == "Running"
+            )
+        )
         result = cli("stop", "sleepy")
         assert result.exit_code == 0, result.output
         out, err = proc.communicate(timeout=30)
@@ -180,25 +196,14 @@ spec:
     inputs: {parameters: [{name: text}]}
     container: {image: busybox, command: [echo, "{{inputs.parameters.text}}"]}
 """)
-    env = {**os.environ, "KUBEPIPE_HOME": str(home)}
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "engine", "run", str(path)],
-        env=env,
-        cwd=ROOT,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+    proc = run_in_background(home, path)
     try:
-        deadline = time.time() + 30
-        while time.time() < deadline:
-            listed = json.loads(cli("list", "-o", "json").stdout)
-            if listed and any(
+        wait_for(
+            lambda: any(
                 n["phase"] == "Running" and n["type"] == "Suspend"
                 for n in json.loads(cli("get", "approve", "-o", "json").stdout)["nodes"]
-            ):
-                break
-            time.sleep(0.2)
+            )
+        )
         assert cli("resume", "approve", "--node", "nope").exit_code == 1
         result = cli("resume", "approve", "--node", "wait", "--output-parameter", "answer=ship it")
         assert result.exit_code == 0, result.output

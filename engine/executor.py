@@ -190,6 +190,8 @@ class Engine:
         runs; if another engine holds a live lease, `RunClaimed` is raised and nothing is done.
         """
         ref = self.metadata.resolve_run(run_id)
+        if ref.phase.is_finished:
+            return ref
         if not self.metadata.claim_run(ref.id, self.owner, self.lease_seconds):
             raise RunClaimed(f"run {ref.id} is being executed by another engine ({ref.owner})")
         run_id = ref.id

@@ -1,1 +1,73 @@
-"""Filled in by a later issue; importable so the layout holds."""
+"""kubepipe's pipeline DSL: the Kubeflow Pipelines v2 names, compiled to an Argo Workflow.
+
+A KFP v2 pipeline runs after changing `from kfp import dsl` to `import dsl`::
+
+    import dsl
+
+    @dsl.component
+    def add(a: int, b: int) -> int:
+        return a + b
+
+    @dsl.pipeline(name="sum")
+    def total(x: int = 1) -> int:
+        return add(a=x, b=add(a=x, b=2).output).output
+
+    dsl.compile(total, "sum.yaml")   # then: kubepipe run sum.yaml
+
+Errors made while authoring are `dsl.DSLError`s (see `dsl.errors`), raised at decoration time.
+"""
+
+from dsl._graph import Collected, PipelineTask
+from dsl._types import (
+    HTML,
+    Artifact,
+    ClassificationMetrics,
+    Dataset,
+    Input,
+    InputPath,
+    Markdown,
+    Metrics,
+    Model,
+    Output,
+    OutputPath,
+    PipelineTaskFinalStatus,
+)
+from dsl.compiler import compile, compile_workflow, to_yaml
+from dsl.component import ContainerSpec, component, container_component, importer
+from dsl.errors import DefinitionError, DSLError, TracingError
+from dsl.pipeline import Condition, Elif, Else, ExitHandler, If, ParallelFor, Pipeline, pipeline
+
+__all__ = [
+    "HTML",
+    "Artifact",
+    "ClassificationMetrics",
+    "Collected",
+    "Condition",
+    "ContainerSpec",
+    "DSLError",
+    "Dataset",
+    "DefinitionError",
+    "Elif",
+    "Else",
+    "ExitHandler",
+    "If",
+    "Input",
+    "InputPath",
+    "Markdown",
+    "Metrics",
+    "Model",
+    "Output",
+    "OutputPath",
+    "ParallelFor",
+    "Pipeline",
+    "PipelineTask",
+    "PipelineTaskFinalStatus",
+    "TracingError",
+    "compile",
+    "compile_workflow",
+    "component",
+    "container_component",
+    "importer",
+    "pipeline",
+    "to_yaml",
+]

@@ -430,7 +430,7 @@ def _pipeline_signature(pipe: Pipeline[Any, Any]) -> dict[str, Any]:
 
 def to_yaml(workflow: s.Workflow) -> str:
     """Readable, deterministic YAML: block style, literal blocks for multi-line strings."""
-    return yaml.dump(_prune(workflow.dump()), Dumper=_Dumper, sort_keys=False, allow_unicode=True, width=100)
+    return yaml.dump(_prune(workflow.dump()), Dumper=_Dumper, sort_keys=False, allow_unicode=True, width=10**6)
 
 
 def _prune(value: Any) -> Any:

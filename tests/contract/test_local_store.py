@@ -243,17 +243,6 @@ def test_open_store_accepts_file_uris_and_plain_paths(
     assert isinstance(relative, LocalArtifactStore) and relative.root == tmp_path / "rel" / "store"
 
 
-def test_open_store_explains_that_s3_needs_its_backend() -> None:
-    with pytest.raises(ArtifactStoreError) as raised:
-        open_store("s3://my-bucket/artifacts")
-    message = str(raised.value)
-    assert (
-        "s3:// artifact stores need the S3 backend (kubepipe issue: durable state); "
-        "use a local path" in message
-    )
-    assert not isinstance(raised.value, InvalidArtifactKey)
-
-
 @pytest.mark.parametrize("uri", ["", "http://example.com/x", "file://relative/path"])
 def test_open_store_rejects_bad_locations(uri: str) -> None:
     with pytest.raises(InvalidArtifactKey, match="Fix:"):

@@ -17,7 +17,7 @@ from typing import Any
 import click
 import yaml
 
-from engine.errors import KubepipeError, RunNotFound, SpecError
+from engine.errors import KubepipeError, Problem, RunNotFound, SpecError
 from engine.settings import Settings
 
 EXIT_OK, EXIT_FAILED, EXIT_INVALID = 0, 1, 2
@@ -73,14 +73,57 @@ def _parse_params(values: tuple[str, ...]) -> dict[str, str]:
     return params
 
 
+def _plugin(group: str, suffix: str) -> Any:
+    """A loader/compiler another package registered for files ending in `.suffix` (the DSL: `.py`)."""
+    from importlib.metadata import entry_points
+
+    for entry in entry_points(group=group):
+        if entry.name == suffix:
+            return entry.load()
+    return None
+
+
+def _python_spec(path: str) -> bool:
+    """`pipeline.py` or `pipeline.py:name` (a YAML file never ends in .py)."""
+    return (
+        path.partition(":")[0].endswith(".py") if not Path(path).is_file() else path.endswith(".py")
+    )
+
+
+def _load_python(path: str) -> Any:
+    """Compile a Python pipeline to its Workflow through the DSL's registered loader."""
+    loader = _plugin("kubepipe.loaders", "py")
+    if loader is None:
+        raise SpecError(
+            [
+                Problem(
+                    "running a .py pipeline needs the kubepipe DSL (package `dsl`), "
+                    "which is not installed",
+                    hint="pip install kubepipe",
+                )
+            ],
+            path,
+        )
+    try:
+        return loader(path)
+    except KubepipeError:
+        raise
+    except Exception as exc:  # the DSL's own errors name the function, parameter and line
+        raise SpecError([Problem(f"{type(exc).__name__}: {exc}")], path) from None
+
+
 def load_and_validate(path: str, parameters: dict[str, str] | None = None) -> Any:
-    """Load a workflow file, apply `-p` parameters and validate; SpecError lists every problem."""
+    """Load a workflow file (or compile a Python pipeline), apply `-p` parameters and validate;
+    SpecError lists every problem."""
     from engine.controllers import default_registry
     from engine.executor import apply_parameters
     from engine.loader import as_workflow, load_manifest
     from engine.validate import validate_workflow
 
-    manifest, source, positions = load_manifest(Path(path))
+    if _python_spec(path):
+        manifest, source, positions = _load_python(path), path, {}
+    else:
+        manifest, source, positions = load_manifest(Path(path))
     workflow = as_workflow(manifest)
     if manifest is not workflow:
         positions = {}
@@ -250,6 +293,29 @@ class _Progress:
 
 def _progress(live: bool) -> _Progress:
     return _Progress(live)
+
+
+@main.command()
+@click.argument("pipeline", metavar="PIPELINE.py[:NAME]")
+@click.option(
+    "-o", "--output", "output", default=None, help="write the YAML here (default: stdout)"
+)
+@click.pass_obj
+def compile(ctx: _Context, pipeline: str, output: str | None) -> None:  # noqa: A001 - the command's name
+    """Compile a Python pipeline to Argo Workflow YAML."""
+    compiler = _plugin("kubepipe.compilers", "py")
+    if compiler is None:
+        _fail(
+            "compiling needs the kubepipe DSL (package `dsl`), which is not installed", EXIT_FAILED
+        )
+    try:
+        text = compiler(pipeline, output)
+    except Exception as exc:
+        _fail(f"{pipeline}: {type(exc).__name__}: {exc}", EXIT_INVALID)
+    if output is None:
+        click.echo(text, nl=False)
+    else:
+        click.echo(f"wrote {output}", err=True)
 
 
 @main.command(name="engine")

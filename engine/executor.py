@@ -441,7 +441,7 @@ class Engine:
             if phase.is_finished:
                 run.finished_at = self.clock()
                 run.message = self._message(state, entry, exit_node, operator)
-                run.outputs = {**run.outputs, **_entry_outputs(entry)}
+                run.outputs = {**run.outputs, **_entry_outputs(entry, operator.library.workflow)}
 
     def _message(
         self,
@@ -459,12 +459,35 @@ class Engine:
         return ""
 
 
-def _entry_outputs(entry: NodeRecord | None) -> dict[str, object]:
-    if entry is None:
+OUTPUT_TYPES_ANNOTATION = (
+    "kubepipe.io/outputs"  # written by the DSL compiler: pipeline output -> type
+)
+
+
+def _entry_outputs(entry: NodeRecord | None, workflow: Workflow) -> dict[str, object]:
+    """The entry template's output parameters, and the pipeline's outputs re-typed.
+
+    Parameters travel as strings; a compiled pipeline records its outputs' types in an
+    annotation, so the run reports `{"Output": 3}` rather than `{"Output": "3"}` (str stays str,
+    everything else is decoded from JSON), under KFP's names.
+    """
+    if entry is None or not entry.outputs.get("parameters"):
         return {}
-    out: dict[str, object] = {}
-    if entry.outputs.get("parameters"):
-        out["entryParameters"] = dict(entry.outputs["parameters"])
+    raw = dict(entry.outputs["parameters"])
+    out: dict[str, object] = {"entryParameters": raw}
+    types = workflow.metadata.annotations.get(OUTPUT_TYPES_ANNOTATION)
+    if types:
+        try:
+            declared = json.loads(types)
+        except ValueError:
+            declared = {}
+        for name, kind in declared.items():
+            if name not in raw:
+                continue
+            try:
+                out[name] = raw[name] if kind == "str" else json.loads(raw[name])
+            except ValueError:
+                out[name] = raw[name]
     return out
 
 

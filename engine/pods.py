@@ -299,7 +299,8 @@ def collect_outputs(
         if vf is not None and vf.path:
             host = _collected(status, vf.path)
             if host is not None and Path(host).is_file():
-                value = trim_one_newline(Path(host).read_text(encoding="utf-8", errors="replace"))
+                # Bytes, not text mode: universal newlines would turn a "\r" value into "\n".
+                value = trim_one_newline(Path(host).read_bytes().decode("utf-8", errors="replace"))
             elif vf.default is not None:
                 value = vf.default
             elif strict:

@@ -140,7 +140,27 @@ def _notes(workflow: Any) -> list[str]:
     return not_applied_fields(workflow.spec)
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+class _Group(click.Group):
+    """Turns failures to reach the metadata database into a message instead of a traceback."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        from sqlalchemy.exc import OperationalError
+
+        try:
+            return super().invoke(ctx)
+        except OperationalError as exc:
+            settings = ctx.obj.settings if isinstance(ctx.obj, _Context) else None
+            where = settings.database_url if settings else "the metadata database"
+            reason = str(exc.orig).strip().splitlines()[0] if exc.orig else str(exc)
+            _fail(
+                f"cannot use {where}: {reason} (check KUBEPIPE_DB_URL and that the server is up)",
+                EXIT_FAILED,
+            )
+        except KubepipeError as exc:
+            _fail(str(exc), EXIT_FAILED)
+
+
+@click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
 @click.pass_context
 def main(click_ctx: click.Context) -> None:
     """kubepipe: Kubeflow-style ML workflows on an Argo-style engine, no cluster needed."""
@@ -221,7 +241,7 @@ def run(
         return
     progress = _progress(live=(watch or sys.stdout.isatty()) and output is None)
     click.echo(f"run {record.id} ({record.name}) started", err=output is not None)
-    _install_sigterm(ctx, record.id)
+    _sigterm_as_interrupt()
     try:
         final = engine.execute(record.id, on_change=progress.update)
     except KeyboardInterrupt:
@@ -243,7 +263,9 @@ def run(
     sys.exit(EXIT_OK if final.phase.value == "Succeeded" else EXIT_FAILED)
 
 
-def _install_sigterm(ctx: _Context, run_id: str) -> None:
+def _sigterm_as_interrupt() -> None:
+    """`kill` of a foreground `kubepipe run` stops the run cleanly, like Ctrl-C."""
+
     def handler(signum: int, frame: Any) -> None:
         raise KeyboardInterrupt
 

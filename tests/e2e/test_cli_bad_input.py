@@ -183,3 +183,11 @@ def test_a_with_param_that_is_not_a_list_fails_the_run_with_a_reason(
     each = next(n for n in run["nodes"] if n["displayName"] == "each")
     assert each["phase"] == "Error"
     assert "withParam value must be a JSON list, got dict" in each["message"]
+
+
+def test_an_unreachable_database_is_a_message_not_a_traceback(cli, monkeypatch) -> None:
+    monkeypatch.setenv("KUBEPIPE_DB_URL", "postgresql+psycopg://postgres@127.0.0.1:1/none")
+    result = cli("list")
+    assert result.exit_code == 1
+    assert "cannot use postgresql+psycopg://postgres@127.0.0.1:1/none" in result.stderr
+    assert "check KUBEPIPE_DB_URL" in result.stderr and "Traceback" not in result.output

@@ -232,7 +232,9 @@ def main(argv: list) -> None:
         else:
             pairs = [(spec, getattr(result, spec["name"])) for spec in returns]
         for spec, value in pairs:
-            _write(PARAM_OUT + spec["name"], encode(value, spec["type"]))
+            # Argo trims one trailing newline from a valueFrom.path file: add one so
+            # a value that ends in a newline survives.
+            _write(PARAM_OUT + spec["name"], encode(value, spec["type"]) + "\n")
     for artifact, name in outputs_after:
         meta = json.dumps(artifact.metadata, sort_keys=True)
         _write(PARAM_OUT + name + "-metadata", meta)

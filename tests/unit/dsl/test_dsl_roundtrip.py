@@ -13,7 +13,7 @@ from typing import Any, NamedTuple
 
 import pytest
 from dsl_support import run_pipeline
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 import dsl
@@ -60,6 +60,7 @@ json_values = st.recursive(
     items=st.lists(json_values, max_size=4),
     mapping=st.dictionaries(text, json_values, max_size=3),
 )
+@example(s="ends in a newline\n", i=2**64, f=1e-300, b=True, items=[[], {}], mapping={"": None})
 def test_values_round_trip(tmp_path_factory: pytest.TempPathFactory, s: str, i: int, f: float, b: bool,
                            items: list[Any], mapping: dict[str, Any]) -> None:
     ran = run_pipeline(

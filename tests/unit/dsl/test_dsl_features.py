@@ -1,0 +1,121 @@
+"""Smaller features: importer, Optional parameters, required pipeline inputs, task settings, CLI helpers."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Optional
+
+import pytest
+from dsl_support import compiled_text, load_yaml, run_pipeline
+
+import dsl
+from dsl import Dataset, Input
+from dsl.cli_support import PipelineFileError, compile_file, is_pipeline_file, load_pipeline
+
+
+@dsl.component
+def count_lines(data: Input[Dataset], prefix: Optional[str] = None) -> str:
+    lines = open(data.path).read().splitlines()
+    return f"{prefix or 'lines'}={len(lines)};{data.metadata.get('source')}"
+
+
+@pytest.fixture
+def host_dir() -> Iterator[Path]:
+    """A directory outside /tmp: steps get a private /tmp, as pods do, so an importer cannot see it."""
+    path = Path(tempfile.mkdtemp(dir=Path.home(), prefix=".kubepipe-dsl-test-"))
+    yield path
+    shutil.rmtree(path, ignore_errors=True)
+
+
+def test_importer_brings_a_local_file_in(tmp_path: Path, host_dir: Path) -> None:
+    source = host_dir / "data.csv"
+    source.write_text("a\nb\nc\n")
+
+    @dsl.pipeline(name="importer")
+    def imported(uri: str = str(source)) -> str:
+        data = dsl.importer(artifact_uri=uri, artifact_class=Dataset, metadata={"source": "disk"})
+        return count_lines(data=data.output).output
+
+    ran = run_pipeline(imported, tmp_path)
+    assert ran.outputs == {"Output": "lines=3;disk"}
+
+
+def test_required_pipeline_input_comes_from_parameters(tmp_path: Path) -> None:
+    @dsl.component
+    def shout(text: str, times: Optional[int] = None) -> str:
+        return text.upper() * (times or 1)
+
+    @dsl.pipeline(name="required")
+    def required(text: str) -> str:
+        return shout(text=text, times=2).output
+
+    ran = run_pipeline(required, tmp_path, {"text": "ab"})
+    assert ran.outputs == {"Output": "ABAB"}
+
+
+def test_task_settings_compile_to_argo_fields() -> None:
+    @dsl.component
+    def step() -> None:
+        pass
+
+    @dsl.pipeline(name="settings")
+    def settings() -> None:
+        (
+            step()
+            .set_retry(3, backoff_duration="1s", backoff_factor=2.0, backoff_max_duration="1m")
+            .set_cpu_request("100m").set_cpu_limit("1").set_memory_request("64Mi")
+            .set_memory_limit("1Gi").set_accelerator_type("nvidia.com/gpu").set_accelerator_limit(1)
+            .set_env_variable("A", "b").set_timeout(30).set_caching_options(False)
+            .set_display_name("Fancy Step")
+        )
+        step()
+
+    data = load_yaml(compiled_text(settings))
+    templates = {t["name"]: t for t in data["spec"]["templates"]}
+    special = templates["step-step"]
+    assert special["retryStrategy"] == {
+        "limit": "3", "retryPolicy": "Always",
+        "backoff": {"duration": "1s", "factor": "2.0", "maxDuration": "1m"},
+    }
+    assert special["activeDeadlineSeconds"] == "30"
+    assert special["container"]["resources"] == {
+        "limits": {"cpu": "1", "memory": "1Gi", "nvidia.com/gpu": "1"},
+        "requests": {"cpu": "100m", "memory": "64Mi"},
+    }
+    assert special["container"]["env"] == [{"name": "A", "value": "b"}]
+    assert special["metadata"]["annotations"]["kubepipe.io/cache"] == "false"
+    assert "retryStrategy" not in templates["step"]
+    dag = templates["settings"]["dag"]["tasks"]
+    assert [t["name"] for t in dag] == ["fancy-step", "step-2"]
+
+
+def test_signature_annotation_retypes_values() -> None:
+    @dsl.pipeline(name="sig")
+    def sig() -> str:
+        return count_lines(data=dsl.importer("/x", Dataset).output, prefix="p").output
+
+    data = load_yaml(compiled_text(sig))
+    template = next(t for t in data["spec"]["templates"] if t["name"] == "count-lines")
+    signature = json.loads(template["metadata"]["annotations"]["kubepipe.io/signature"])
+    assert signature["inputs"][1] == {"name": "prefix", "kind": "parameter", "type": "optional_str", "has_default": True}
+    assert signature["outputs"] == [{"name": "Output", "kind": "parameter", "type": "str"}]
+
+
+EXAMPLE = Path(__file__).resolve().parents[3] / "examples" / "dsl_nested.py"
+
+
+def test_cli_helpers(tmp_path: Path) -> None:
+    assert is_pipeline_file(f"{EXAMPLE}:nested") and is_pipeline_file(str(EXAMPLE))
+    assert not is_pipeline_file("examples/hello-world.yaml")
+    assert load_pipeline(f"{EXAMPLE}:nested").name == "nested"
+    with pytest.raises(PipelineFileError, match=r"name the pipeline as .*:NAME \(pipelines found: nested, quadruple\)"):
+        load_pipeline(str(EXAMPLE))
+    with pytest.raises(PipelineFileError, match=r"'double' is a PythonComponent, not a @dsl.pipeline"):
+        load_pipeline(f"{EXAMPLE}:double")
+    out = tmp_path / "nested.yaml"
+    text = compile_file(f"{EXAMPLE}:nested", out)
+    assert out.read_text() == text and "generateName: nested-" in text

@@ -60,10 +60,10 @@ class Channel:
     def _predicate(self, op: str, other: Any) -> Predicate:
         return Predicate(self, op, other)
 
-    def __eq__(self, other: Any) -> Predicate:  # type: ignore[override]
+    def __eq__(self, other: object) -> Predicate:  # type: ignore[override]
         return self._predicate("==", other)
 
-    def __ne__(self, other: Any) -> Predicate:  # type: ignore[override]
+    def __ne__(self, other: object) -> Predicate:  # type: ignore[override]
         return self._predicate("!=", other)
 
     def __lt__(self, other: Any) -> Predicate:

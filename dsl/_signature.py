@@ -11,8 +11,9 @@ from __future__ import annotations
 import inspect
 import re
 import typing
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable, Literal
+from typing import Any, Literal
 
 from dsl._types import (
     ARTIFACT_CLASSES,

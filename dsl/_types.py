@@ -72,7 +72,7 @@ else:
 class InputPath:
     """`InputPath('Dataset')`: the function receives the local path of an input artifact."""
 
-    def __init__(self, type: Any = None) -> None:  # noqa: A002 - KFP's keyword
+    def __init__(self, type: Any = None) -> None:
         self.type = type
 
     def __repr__(self) -> str:
@@ -82,7 +82,7 @@ class InputPath:
 class OutputPath:
     """`OutputPath(str)`: a path to write; a parameter type makes the file's text the output value."""
 
-    def __init__(self, type: Any = None) -> None:  # noqa: A002 - KFP's keyword
+    def __init__(self, type: Any = None) -> None:
         self.type = type
 
     def __repr__(self) -> str:

@@ -260,7 +260,7 @@ class _GraphCompiler:
         for name, ch in exposed.items():
             expr = self.resolve(ch, level)
             if ch.is_artifact:
-                out_artifacts.append(s.Artifact(name=name, from_=expr))
+                out_artifacts.append(_artifact_from(name, expr))
             else:
                 out_params.append(s.Parameter(name=name, value_from=s.ValueFrom(parameter=expr)))
         return s.Template(
@@ -300,7 +300,7 @@ class _GraphCompiler:
         for name, ch in self.inputs.get(id(e), {}).items():
             expr = self.resolve(ch, level)
             if ch.is_artifact:
-                artifacts.append(s.Artifact(name=name, from_=expr))
+                artifacts.append(_artifact_from(name, expr))
             else:
                 params.append(s.Parameter(name=name, value=expr))
         task = s.DAGTask(
@@ -369,7 +369,7 @@ class _GraphCompiler:
             if isinstance(value, Collected):
                 params.append(s.Parameter(name=decl.name, value=self.resolve(value.channel, level)))
             elif isinstance(value, Channel) and value.is_artifact:
-                artifacts.append(s.Artifact(name=decl.name, from_=self.resolve(value, level)))
+                artifacts.append(_artifact_from(decl.name, self.resolve(value, level)))
                 if isinstance(value, TaskOutput) and _has_metadata(value.task.component):
                     meta = value.task.metadata_channel(value)
                     params.append(s.Parameter(name=decl.name + "-metadata", value=self.resolve(meta, level)))
@@ -378,6 +378,11 @@ class _GraphCompiler:
             else:
                 params.append(s.Parameter(name=decl.name, value=encode_constant(value, decl.type)))
         return s.Arguments(parameters=params, artifacts=artifacts)
+
+
+def _artifact_from(name: str, expression: str) -> s.Artifact:
+    """An artifact argument or output read from another node (`from` is a Python keyword)."""
+    return s.Artifact.model_validate({"name": name, "from": expression})
 
 
 def _has_metadata(comp: BaseComponent[Any, Any]) -> bool:
@@ -456,7 +461,7 @@ def _str(dumper: yaml.SafeDumper, value: str) -> yaml.ScalarNode:
 _Dumper.add_representer(str, _str)
 
 
-def compile(pipeline_func: Pipeline[Any, Any], package_path: str | Path) -> s.Workflow:  # noqa: A001
+def compile(pipeline_func: Pipeline[Any, Any], package_path: str | Path) -> s.Workflow:
     """Write the pipeline's Argo Workflow YAML to `package_path` and return the model.
 
     Examples:

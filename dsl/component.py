@@ -10,8 +10,9 @@ from __future__ import annotations
 import functools
 import inspect
 import textwrap
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable, Generic, ParamSpec, TypeVar, overload
+from typing import Any, Generic, ParamSpec, TypeVar, overload
 
 from dsl._bootstrap import ART_IN, ART_OUT, PARAM_OUT
 from dsl._graph import (
@@ -75,10 +76,10 @@ class BaseComponent(Generic[P, R]):
         for decl, value in zip(accepted, args):
             bound[decl.name] = value
         for key, value in kwargs.items():
-            decl = self.signature.input(key)
-            if decl is None or not decl.is_input:
+            found = self.signature.input(key)
+            if found is None or not found.is_input:
                 names = ", ".join(i.name for i in accepted) or "none"
-                what = "is an output, not an input" if decl is not None else "is not a parameter"
+                what = "is an output, not an input" if found is not None else "is not a parameter"
                 raise TracingError(f"{where}: {key!r} {what} (inputs: {names})")
             if key in bound:
                 raise TracingError(f"{where}: {key!r} given twice")
@@ -292,7 +293,7 @@ class ContainerComponent(BaseComponent[P, R]):
                     f"container component {func.__name__!r}, parameter {decl.name!r}: "
                     "PipelineTaskFinalStatus needs a Python @component"
                 )
-        spec = func(**placeholders)  # type: ignore[arg-type]
+        spec = func(**placeholders)  # type: ignore[arg-type,call-arg]
         if not isinstance(spec, ContainerSpec):
             raise DefinitionError(
                 f"container component {func.__name__!r}: must return dsl.ContainerSpec(image, "

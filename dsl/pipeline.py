@@ -7,9 +7,9 @@ record tasks instead of running.
 
 from __future__ import annotations
 
-import inspect
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable, ParamSpec, TypeVar, overload
+from typing import Any, ParamSpec, TypeVar, overload
 
 from dsl._graph import (
     Builder,
@@ -215,7 +215,7 @@ class _Block:
         builder.groups.append(group)
         builder.stack.append(group)
 
-    def __exit__(self, *exc: Any) -> None:
+    def __exit__(self, *exc: object) -> None:
         self._builder.stack.pop()
 
 
@@ -242,7 +242,7 @@ class If(_Block):
         self._chain = earlier + own
         return self
 
-    def __exit__(self, *exc: Any) -> None:
+    def __exit__(self, *exc: object) -> None:
         super().__exit__(*exc)
         closed = isinstance(self, Else)
         self._builder.chains[self._depth] = (len(self._builder.tasks) + len(self._builder.groups), self._chain, closed)

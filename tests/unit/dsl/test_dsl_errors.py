@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from typing import List, Optional
-
 import pytest
 
 import dsl
@@ -21,7 +19,7 @@ def use_int(n: int) -> int:
 
 
 @dsl.component
-def numbers() -> List[int]:
+def numbers() -> list[int]:
     return [1, 2]
 
 
@@ -61,7 +59,7 @@ def test_optional_without_default() -> None:
     with pytest.raises(DefinitionError, match=r"parameter 'x': Optional\[int\] needs a default"):
 
         @dsl.component
-        def f(x: Optional[int]) -> None:
+        def f(x: int | None) -> None:
             pass
 
 
@@ -228,7 +226,7 @@ def test_collected_inside_its_loop() -> None:
                 sum_up(values=dsl.Collected(inner.output))
 
 
-def lambda_free_sum(values: List[int]) -> int:
+def lambda_free_sum(values: list[int]) -> int:
     return sum(values)
 
 

@@ -7,7 +7,6 @@ import shutil
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Optional
 
 import pytest
 from dsl_support import compiled_text, load_yaml, run_pipeline
@@ -18,7 +17,7 @@ from dsl.cli_support import PipelineFileError, compile_file, is_pipeline_file, l
 
 
 @dsl.component
-def count_lines(data: Input[Dataset], prefix: Optional[str] = None) -> str:
+def count_lines(data: Input[Dataset], prefix: str | None = None) -> str:
     lines = open(data.path).read().splitlines()
     return f"{prefix or 'lines'}={len(lines)};{data.metadata.get('source')}"
 
@@ -46,7 +45,7 @@ def test_importer_brings_a_local_file_in(tmp_path: Path, host_dir: Path) -> None
 
 def test_required_pipeline_input_comes_from_parameters(tmp_path: Path) -> None:
     @dsl.component
-    def shout(text: str, times: Optional[int] = None) -> str:
+    def shout(text: str, times: int | None = None) -> str:
         return text.upper() * (times or 1)
 
     @dsl.pipeline(name="required")

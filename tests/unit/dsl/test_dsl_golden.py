@@ -36,6 +36,6 @@ def test_valid_against_argo_schema(name: str) -> None:
 
 
 def test_same_source_same_bytes() -> None:
-    first = compiled_text(getattr(load("dsl_train"), "train_evaluate"))
-    second = compiled_text(getattr(load("dsl_train"), "train_evaluate"))
+    first = compiled_text(load("dsl_train").train_evaluate)
+    second = compiled_text(load("dsl_train").train_evaluate)
     assert first == second

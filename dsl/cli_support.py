@@ -55,6 +55,11 @@ def load_pipeline(path_spec: str) -> Pipeline[Any, Any]:
     pipelines = {k: v for k, v in vars(module).items() if isinstance(v, Pipeline)}
     defined = [k for k, v in pipelines.items() if v.python_func.__module__ == module_name]
     candidates = defined or list(pipelines)
+    # A pipeline other pipelines call is a part; the one nobody calls is the whole.
+    called = {id(task.component) for k in candidates for task in pipelines[k].graph.tasks}
+    outermost = [k for k in candidates if id(pipelines[k]) not in called]
+    if len(outermost) == 1:
+        candidates = outermost
     if len(candidates) != 1:
         listed = ", ".join(sorted(candidates)) or "none"
         raise PipelineFileError(

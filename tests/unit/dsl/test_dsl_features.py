@@ -111,8 +111,14 @@ def test_cli_helpers(tmp_path: Path) -> None:
     assert is_pipeline_file(f"{EXAMPLE}:nested") and is_pipeline_file(str(EXAMPLE))
     assert not is_pipeline_file("examples/hello-world.yaml")
     assert load_pipeline(f"{EXAMPLE}:nested").name == "nested"
-    with pytest.raises(PipelineFileError, match=r"name the pipeline as .*:NAME \(pipelines found: nested, quadruple\)"):
-        load_pipeline(str(EXAMPLE))
+    assert load_pipeline(str(EXAMPLE)).name == "nested"  # the one no other pipeline calls
+    two = tmp_path / "two.py"
+    two.write_text(
+        "import dsl\n@dsl.component\ndef f() -> int:\n    return 1\n"
+        "@dsl.pipeline\ndef a():\n    f()\n@dsl.pipeline\ndef b():\n    f()\n"
+    )
+    with pytest.raises(PipelineFileError, match=r"name the pipeline as .*:NAME \(pipelines found: a, b\)"):
+        load_pipeline(str(two))
     with pytest.raises(PipelineFileError, match=r"'double' is a PythonComponent, not a @dsl.pipeline"):
         load_pipeline(f"{EXAMPLE}:double")
     out = tmp_path / "nested.yaml"

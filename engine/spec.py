@@ -634,13 +634,22 @@ for _model in (
     _model.model_rebuild(force=True)
 
 
+def _only_kubepipe_annotations(metadata: Any) -> bool:
+    if not isinstance(metadata, dict) or set(metadata) - {"annotations"}:
+        return False
+    return all(str(k).startswith("kubepipe.io/") for k in (metadata.get("annotations") or {}))
+
+
 def not_applied_fields(spec: WorkflowSpec) -> list[str]:
     """Paths of Kubernetes-only fields that are set: kept in the manifest, ignored locally."""
     found: list[str] = []
 
     def check(model: _Spec, path: str) -> None:
         for field in sorted(model._k8s_only):
-            if getattr(model, field, None) not in (None, [], {}):
+            value = getattr(model, field, None)
+            if field == "metadata" and _only_kubepipe_annotations(value):
+                continue  # kubepipe's own annotations (signature, cache) are read locally
+            if value not in (None, [], {}):
                 alias = type(model).model_fields[field].alias or field
                 found.append(f"{path}.{alias}")
 

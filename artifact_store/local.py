@@ -10,7 +10,6 @@ listed and cannot be used in keys.
 from __future__ import annotations
 
 import os
-import re
 import stat as stat_mode
 import time
 from collections.abc import Callable, Iterator
@@ -40,11 +39,16 @@ from artifact_store.errors import (
     ArtifactStoreError,
     InvalidArtifactKey,
 )
-from artifact_store.uri import ParsedUri, parse_uri, validate_key, validate_prefix
+from artifact_store.uri import (
+    ParsedUri,
+    normalised_digest,
+    parse_uri,
+    validate_key,
+    validate_prefix,
+)
 
 __all__ = ["LocalArtifactStore"]
 
-_SHA256_HEX = re.compile(r"^[0-9a-f]{64}$")
 _Reader = Callable[[int], "bytes | None"]
 _UPLOAD_FIX = "pass an existing regular file; pack a directory first with artifact_store.pack_path"
 
@@ -113,7 +117,9 @@ class LocalArtifactStore:
         with caller_path(src, "read the upload source", _UPLOAD_FIX):
             source = src.open("rb")  # A directory fails here with IsADirectoryError.
         with source:
-            return self._publish(key, guarded_reader(source.read, source_stream_error(key)), durable=durable)
+            return self._publish(
+                key, guarded_reader(source.read, source_stream_error(key)), durable=durable
+            )
 
     def put_stream(self, key: str, stream: BinaryIO) -> ArtifactInfo:
         """Store everything read from ``stream`` under ``key``, 1 MiB at a time."""
@@ -139,7 +145,7 @@ class LocalArtifactStore:
         digest. On a mismatch ``dest`` is left exactly as it was.
         """
         key = self._checked(key)
-        expected = _normalised_digest(key, expected_sha256)
+        expected = normalised_digest(key, expected_sha256)
         uri = self.uri_for(key)
         dest = Path(dest)
         with self._open_regular(key, uri) as (source, st):
@@ -360,15 +366,3 @@ def _is_valid_key(key: str) -> bool:
     except InvalidArtifactKey:
         return False
     return True
-
-
-def _normalised_digest(key: str, digest: str | None) -> str | None:
-    if digest is None:
-        return None
-    normalised = digest.strip().lower()
-    if not _SHA256_HEX.match(normalised):
-        raise ArtifactStoreError(
-            f"expected_sha256 for artifact {key!r} is {digest!r}, which is not a sha256 digest. "
-            "Fix: pass the 64 hex digits recorded in ArtifactInfo.sha256"
-        )
-    return normalised

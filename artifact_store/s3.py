@@ -71,7 +71,14 @@ from artifact_store.errors import (
     InvalidArtifactKey,
 )
 from artifact_store.settings import ENV_PREFIX, S3Settings, load_s3_settings, require_complete
-from artifact_store.uri import ParsedUri, join_key, parse_uri, validate_key, validate_prefix
+from artifact_store.uri import (
+    ParsedUri,
+    join_key,
+    normalised_digest,
+    parse_uri,
+    validate_key,
+    validate_prefix,
+)
 
 __all__ = ["DEFAULT_PART_SIZE", "S3ArtifactStore"]
 
@@ -412,7 +419,7 @@ class S3ArtifactStore:
         as it was.
         """
         key = self._checked(key)
-        expected = _normalised_digest(key, expected_sha256)
+        expected = normalised_digest(key, expected_sha256)
         uri = self.uri_for(key)
         dest = Path(dest)
         with self._reader(key) as reader:
@@ -899,18 +906,6 @@ def _recorded_digest(headers: Any) -> str | None:
             digest = value.strip().lower()
             return digest if _SHA256_HEX.match(digest) else None
     return None
-
-
-def _normalised_digest(key: str, digest: str | None) -> str | None:
-    if digest is None:
-        return None
-    normalised = digest.strip().lower()
-    if not _SHA256_HEX.match(normalised):
-        raise ArtifactStoreError(
-            f"expected_sha256 for artifact {key!r} is {digest!r}, which is not a sha256 digest. "
-            "Fix: pass the 64 hex digits recorded in ArtifactInfo.sha256"
-        )
-    return normalised
 
 
 def _spool_error(key: str, where: str, exc: OSError) -> ArtifactStoreError:

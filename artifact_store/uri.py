@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from typing import Literal
 from urllib.parse import quote, unquote
 
-from artifact_store.errors import InvalidArtifactKey
+from artifact_store.errors import ArtifactStoreError, InvalidArtifactKey
 
 __all__ = [
     "MAX_KEY_BYTES",
@@ -243,3 +243,19 @@ def _segment_problem(segment: str) -> tuple[str, str] | None:
             "shorten that segment, or split it with '/'",
         )
     return None
+
+
+_SHA256_HEX = re.compile(r"^[0-9a-f]{64}$")
+
+
+def normalised_digest(key: str, digest: str | None) -> str | None:
+    """An `expected_sha256` argument in canonical form (lower-case hex), or a clear error."""
+    if digest is None:
+        return None
+    normalised = digest.strip().lower()
+    if not _SHA256_HEX.match(normalised):
+        raise ArtifactStoreError(
+            f"expected_sha256 for artifact {key!r} is {digest!r}, which is not a sha256 digest. "
+            "Fix: pass the 64 hex digits recorded in ArtifactInfo.sha256"
+        )
+    return normalised

@@ -11,7 +11,7 @@ from __future__ import annotations
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
@@ -394,25 +394,8 @@ def _event_row(run_id: str, e: NodeEvent) -> dict[str, Any]:
 
 
 def _artifact_row(run_id: str, a: ArtifactRecord) -> dict[str, Any]:
-    return {
-        "run_id": run_id,
-        "node_id": a.node_id,
-        "name": a.name,
-        "uri": a.uri,
-        "sha256": a.sha256,
-        "size": a.size,
-        "archived": a.archived,
-        "created_at": a.created_at,
-    }
+    return {"run_id": run_id, **asdict(a)}  # the record's fields are the table's columns
 
 
 def _log_row(run_id: str, a: LogRecord) -> dict[str, Any]:
-    return {
-        "run_id": run_id,
-        "node_id": a.node_id,
-        "stream": a.stream,
-        "uri": a.uri,
-        "sha256": a.sha256,
-        "size": a.size,
-        "created_at": a.created_at or time.time(),
-    }
+    return {"run_id": run_id, **asdict(a)}

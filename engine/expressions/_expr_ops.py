@@ -14,7 +14,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from engine.expressions._gotime import as_utc, parse_time
-from engine.expressions._values import EvalFault, equal, is_list, is_number, type_name
+from engine.expressions._values import ORDERINGS, EvalFault, equal, is_list, is_number, type_name
 
 
 def _mismatch(op: str, left: object, right: object) -> EvalFault:
@@ -56,13 +56,7 @@ def compare(op: str, left: object, right: object) -> bool:
     )
     if not comparable:
         raise _mismatch(op, left, right)
-    if op == "<":
-        return left < right  # type: ignore[operator]
-    if op == "<=":
-        return left <= right  # type: ignore[operator]
-    if op == ">":
-        return left > right  # type: ignore[operator]
-    return left >= right  # type: ignore[operator]
+    return bool(ORDERINGS[op](left, right))
 
 
 def _go_mod(left: int, right: int) -> int:

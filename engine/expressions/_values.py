@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import math
+import operator
 from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta
 from decimal import Decimal
@@ -214,3 +215,7 @@ def render(value: object) -> str:
     if isinstance(value, datetime):
         return rfc3339(value, nano=True)
     return to_json(value)
+
+
+# The four orderings both expression languages share; callers check the operands compare first.
+ORDERINGS = {"<": operator.lt, "<=": operator.le, ">": operator.gt, ">=": operator.ge}

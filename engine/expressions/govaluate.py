@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from typing import Union
 
 from engine.errors import ExpressionError
-from engine.expressions._values import go_sprint
+from engine.expressions._values import ORDERINGS, go_sprint
 
 __all__ = ["evaluate_when"]
 
@@ -311,13 +311,7 @@ class _Evaluator:
 
 
 def _compare(op: str, left: _Value, right: _Value) -> bool:
-    if op == "<":
-        return left < right  # type: ignore[operator]
-    if op == "<=":
-        return left <= right  # type: ignore[operator]
-    if op == ">":
-        return left > right  # type: ignore[operator]
-    return left >= right  # type: ignore[operator]
+    return bool(ORDERINGS[op](left, right))
 
 
 def _arith(op: str, left: float, right: float) -> float:

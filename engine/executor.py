@@ -48,6 +48,8 @@ class RunClaimed(KubepipeError):
     """Another live engine holds the run."""
 
 
+# Set by a scheduler on the runs it creates, as Argo's cron controller does; RFC 3339 in UTC.
+SCHEDULED_TIME_ANNOTATION = "workflows.argoproj.io/scheduled-time"
 STOP_CHECK_INTERVAL = 0.25  # seconds between looks for a `kubepipe stop` request
 
 
@@ -95,8 +97,11 @@ def _globals(run: RunRecord, workflow: Workflow) -> dict[str, str]:
         "workflow.creationTimestamp": created.strftime("%Y-%m-%dT%H:%M:%SZ"),
         "workflow.creationTimestamp.RFC3339": created.strftime("%Y-%m-%dT%H:%M:%SZ"),
         "workflow.creationTimestamp.s": str(int(run.created_at)),
-        # A run started by hand has no schedule; the scheduler overrides this for cron runs.
-        "workflow.scheduledTime": created.strftime("%Y-%m-%dT%H:%M:%SZ"),
+        # A run started by hand has no schedule; a recurring run carries its due time in the
+        # annotation Argo's cron controller sets, so the run sees when it was due, not created.
+        "workflow.scheduledTime": workflow.metadata.annotations.get(
+            SCHEDULED_TIME_ANNOTATION, created.strftime("%Y-%m-%dT%H:%M:%SZ")
+        ),
         "workflow.status": RunPhase.RUNNING.value,
         "workflow.duration": "0",
     }

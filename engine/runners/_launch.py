@@ -34,12 +34,14 @@ from engine.runners._sandbox import (
     MountTable,
     OverlayLayout,
 )
+from engine.runners._shim import ShimRecords, check_executable, shim_argv
 from engine.runners.base import StepRequest
 
 __all__ = ["Launcher", "OutputSource", "Spawned"]
 
 _T = TypeVar("_T")
 _SHIM_DIR = "/.kubepipe/bin"
+_RECORDS_DIR = "/.kubepipe"  # where an overlay step's shim keeps its pid and exit status
 
 
 class OutputSource(Protocol):
@@ -62,11 +64,43 @@ class _PathmapSource:
 
 
 @dataclass
+class _UpperSource:
+    """An adopted overlay step's outputs, read from its upper layers.
+
+    The engine that mounted the step's view is gone, and the view with it; what the step wrote is
+    in the upper layers. A declared output the step did not write itself (a host file under the
+    lower layer) is not found this way, which only matters for steps adopted after a crash.
+    """
+
+    layout: OverlayLayout
+
+    def host_path(self, container_path: str) -> str | None:
+        upper = self.layout.writable_host_dir(container_path)
+        if upper is None:
+            return container_path  # a host bind mount: the step saw the host's own file
+        return str(upper) if os.path.lexists(upper) else None
+
+    def close(self) -> None:
+        return None
+
+
+@dataclass
 class Spawned:
-    """A started process and where to find its outputs once it ends."""
+    """A started shim, waiting for `release()`, and where to find the step's outputs later."""
 
     popen: subprocess.Popen[bytes]
     outputs: OutputSource
+    records: ShimRecords
+
+    def release(self) -> None:
+        """Let the shim run the step, now that it is inside its cgroup and limits."""
+        stdin = self.popen.stdin
+        assert stdin is not None
+        try:
+            stdin.write(b"go\n")
+            stdin.close()
+        except BrokenPipeError:
+            pass  # the shim died already; the reaper reports how
 
 
 def in_fresh_thread(fn: Callable[[], _T]) -> _T:
@@ -101,6 +135,17 @@ def _inside(cgroup: StepCgroup | None, spawn: Callable[[], _T]) -> Callable[[], 
             cgroup.leave_current_thread()
 
     return wrapped
+
+
+def _records_in(layout: OverlayLayout) -> ShimRecords:
+    """Where an overlay step's shim records land on the host: its root's upper layer."""
+    host = layout.writable_host_dir(_RECORDS_DIR)
+    if host is None:
+        raise ValueError(
+            "the sandbox root is a read-only host mount, so a step's exit status could not "
+            "be kept; use isolation=pathmap"
+        )
+    return ShimRecords(host)
 
 
 def default_passthrough() -> tuple[str, ...]:
@@ -152,17 +197,26 @@ class Launcher:
         return True
 
     def spawn_overlay(
-        self, request: StepRequest, stdout: int, stderr: int, cgroup: StepCgroup | None
+        self,
+        request: StepRequest,
+        stdout: int,
+        stderr: int,
+        cgroup: StepCgroup | None,
+        planned: Callable[[ShimRecords], None],
     ) -> Spawned:
         """Start the step chrooted into a private overlay of the host; raises OSError/ValueError."""
-        if self._libc is None or self._mounts is None:
-            self._libc, self._mounts = Libc(), MountTable()
+        if self._libc is None:
+            self._libc = Libc()
         libc = self._libc
-        layout = OverlayLayout(request.workdir, self._mounts.current(), self._passthrough)
+        layout = self._layout(request.workdir)
         layout.prepare(dict(request.input_files), [d for d in (HOME, request.working_dir) if d])
         shim_dir = layout.writable_host_dir(_SHIM_DIR)
         has_shims = shim_dir is not None and self._python_shims(shim_dir)
         env = self._env(HOME, _SHIM_DIR if has_shims else None, request, lambda value: value)
+        records = _records_in(layout)
+        records.directory.mkdir(parents=True, exist_ok=True)
+        records.clear()
+        planned(records)
 
         def body() -> Spawned:
             libc.unshare(CLONE_NEWNS | CLONE_FS)
@@ -171,11 +225,13 @@ class Launcher:
             try:
                 os.chroot(layout.root)
                 os.chdir("/")
+                cwd = request.working_dir or "/"
+                check_executable(request.argv[0], env["PATH"], cwd)
                 popen = subprocess.Popen(
-                    list(request.argv),
-                    cwd=request.working_dir or "/",
+                    shim_argv(request.argv, _RECORDS_DIR),
+                    cwd=cwd,
                     env=env,
-                    stdin=subprocess.DEVNULL,
+                    stdin=subprocess.PIPE,
                     stdout=stdout,
                     stderr=stderr,
                     start_new_session=True,
@@ -183,12 +239,17 @@ class Launcher:
             except BaseException:
                 view.close()
                 raise
-            return Spawned(popen, view)
+            return Spawned(popen, view, records)
 
         return in_fresh_thread(_inside(cgroup, body))
 
     def spawn_pathmap(
-        self, request: StepRequest, stdout: int, stderr: int, cgroup: StepCgroup | None
+        self,
+        request: StepRequest,
+        stdout: int,
+        stderr: int,
+        cgroup: StepCgroup | None,
+        planned: Callable[[ShimRecords], None],
     ) -> Spawned:
         """Start the step on the host with its declared paths rewritten into the workdir."""
         declared = [*request.input_files, *request.output_paths, *SCRATCH_DIRS]
@@ -212,20 +273,40 @@ class Launcher:
         )
         env.setdefault("TMPDIR", str(paths.host("/tmp")))
         argv = [paths.rewrite(arg) for arg in request.argv]
+        records = self.pathmap_records(request.workdir)
+        records.directory.mkdir(parents=True, exist_ok=True)
+        records.clear()
+        planned(records)
+        check_executable(argv[0], env["PATH"], str(cwd))
 
         def body() -> Spawned:
             popen = subprocess.Popen(
-                argv,
+                shim_argv(argv, str(records.directory)),
                 cwd=cwd,
                 env=env,
-                stdin=subprocess.DEVNULL,
+                stdin=subprocess.PIPE,
                 stdout=stdout,
                 stderr=stderr,
                 start_new_session=True,
             )
-            return Spawned(popen, _PathmapSource(paths))
+            return Spawned(popen, _PathmapSource(paths), records)
 
         return in_fresh_thread(_inside(cgroup, body)) if cgroup is not None else body()
+
+    @staticmethod
+    def pathmap_records(workdir: Path) -> ShimRecords:
+        return ShimRecords(workdir / ".kubepipe")
+
+    def _layout(self, workdir: Path) -> OverlayLayout:
+        if self._mounts is None:
+            self._mounts = MountTable()
+        return OverlayLayout(workdir, self._mounts.current(), self._passthrough)
+
+    def adopted_outputs(self, mode: str, workdir: Path) -> OutputSource:
+        """Where a step launched by an earlier runner left its outputs, for collecting them."""
+        if mode == "overlay":
+            return _UpperSource(self._layout(workdir))
+        return _PathmapSource(PathMap(workdir / "root", ()))
 
     def close(self) -> None:
         """Release the mount table's descriptor."""
@@ -243,7 +324,10 @@ class Launcher:
         argv = [noop] if noop != sys.executable else [noop, "-S", "-c", ""]
         probe = StepRequest(key="overlay-probe", argv=argv, env={}, workdir=scratch)
         try:
-            spawned = self.spawn_overlay(probe, subprocess.DEVNULL, subprocess.DEVNULL, None)
+            spawned = self.spawn_overlay(
+                probe, subprocess.DEVNULL, subprocess.DEVNULL, None, lambda records: None
+            )
+            spawned.release()
             try:
                 code = spawned.popen.wait(timeout=10)
                 root = spawned.outputs.host_path("/")

@@ -42,6 +42,7 @@ from __future__ import annotations
 import itertools
 import os
 import resource
+import shutil
 import signal
 import subprocess
 import threading
@@ -55,8 +56,9 @@ from engine.runners._files import copy_out, output_name, safe_name
 from engine.runners._launch import Launcher, OutputSource, default_passthrough
 from engine.runners._process import is_same_process, signal_group
 from engine.runners._reaper import Reaper
+from engine.runners._shim import LaunchRecord, ShimRecords
 from engine.runners._status import build_status, launch_failure_message, lost_status
-from engine.runners.base import StepHandle, StepRequest, StepStatus
+from engine.runners.base import ResourceLimits, StepHandle, StepRequest, StepStatus
 
 __all__ = ["LocalRunner", "LocalRunnerSettings"]
 
@@ -87,8 +89,9 @@ class _Step:
     """Mutable bookkeeping for one launched step; guarded by the runner's lock."""
 
     handle: StepHandle
-    request: StepRequest | None  # None for a handle adopted from an earlier runner
-    popen: subprocess.Popen[bytes] | None = None
+    request: StepRequest | None  # None for a handle from an earlier runner that left no record
+    popen: subprocess.Popen[bytes] | None = None  # None when adopted: not our child
+    records: ShimRecords | None = None
     outputs: OutputSource | None = None
     cgroup: StepCgroup | None = None
     notes: list[str] = field(default_factory=list)
@@ -100,6 +103,31 @@ class _Step:
     deadline_hit: bool = False
     status: StepStatus | None = None
     finalize_lock: threading.Lock = field(default_factory=threading.Lock)
+
+
+_NO_STATUS = "ended without recording an exit status"  # killed with its shim, or before it ran
+
+
+def _launch_record(
+    request: StepRequest,
+    mode: str,
+    cgroup: StepCgroup | None,
+    records: ShimRecords,
+    started_at: float,
+) -> LaunchRecord:
+    """What a later runner needs to adopt this step; written just before the spawn."""
+    return LaunchRecord(
+        key=request.key,
+        mode=mode,
+        argv0=request.argv[0],
+        records_dir=str(records.directory),
+        output_paths=tuple(request.output_paths),
+        deadline_seconds=request.deadline_seconds,
+        memory_bytes=request.limits.memory_bytes,
+        cgroup_v1_dirs=tuple(str(d) for d in cgroup.v1_dirs) if cgroup else (),
+        cgroup_v2_dir=str(cgroup.v2_dir) if cgroup and cgroup.v2_dir else None,
+        written_at=started_at,
+    )
 
 
 class LocalRunner:
@@ -153,6 +181,12 @@ class LocalRunner:
                 raise ValueError(
                     f"step {request.key} is already running; keys must be unique per attempt"
                 )
+        earlier = LaunchRecord.read(request.workdir)
+        if earlier is not None and earlier.key == request.key:
+            adopted = self._adopt_launched(earlier, request.workdir)
+            if adopted is not None:
+                return adopted.handle
+            shutil.rmtree(request.workdir)  # it never started: launch it afresh
         started_at = time.time()
         step = _Step(StepHandle(request.key, 0, request.workdir, started_at), request)
         stdio: list[int] = []
@@ -167,7 +201,16 @@ class LocalRunner:
             spawn = (
                 self._launcher.spawn_overlay if mode == "overlay" else self._launcher.spawn_pathmap
             )
-            spawned = spawn(request, stdio[0], stdio[1], step.cgroup)
+            cgroup = step.cgroup
+            spawned = spawn(
+                request,
+                stdio[0],
+                stdio[1],
+                cgroup,
+                lambda records: _launch_record(request, mode, cgroup, records, started_at).write(
+                    request.workdir
+                ),
+            )
         except Exception as error:  # noqa: BLE001 - reported as LAUNCH_FAILED, which is a fact
             step.launch_error = launch_failure_message(request, error)
         finally:
@@ -175,9 +218,10 @@ class LocalRunner:
                 os.close(fd)
         if step.launch_error is not None:
             return self._record_launch_failure(step)
-        step.popen, step.outputs = spawned.popen, spawned.outputs
+        step.popen, step.outputs, step.records = spawned.popen, spawned.outputs, spawned.records
         pid = spawned.popen.pid
         self._limit_after_spawn(step, request, pid)
+        spawned.release()
         step.handle = StepHandle(request.key, pid, request.workdir, started_at)
         with self._lock:
             self._steps[request.key] = step
@@ -237,13 +281,14 @@ class LocalRunner:
         if step.popen is not None:
             signal_group(step.handle.pid, signal.SIGKILL)
             returncode = step.popen.wait()
+        recorded = step.records.returncode() if step.records is not None else None
         with self._finished:
-            step.returncode = returncode
+            # The shim's record is the step's own status; the shim's is only a fallback for
+            # when it was killed with the step (SIGKILL to the group) and could not write it.
+            step.returncode = recorded if recorded is not None else returncode
             step.finished_at = time.time()
-            if step.popen is None and step.lost_reason is None:
-                step.lost_reason = (
-                    "it was started by an earlier runner, so its exit code is unknown"
-                )
+            if step.popen is None and recorded is None and step.lost_reason is None:
+                step.lost_reason = f"it was started by an earlier runner and {_NO_STATUS}"
             self._unpolled.add(step.handle.key)
             self._finished.notify_all()
 
@@ -284,7 +329,10 @@ class LocalRunner:
     def _finalize(self, step: _Step) -> StepStatus:
         request, handle = step.request, step.handle
         assert step.finished_at is not None
-        if request is None:
+        if request is None or step.lost_reason is not None:
+            if step.cgroup is not None:
+                step.cgroup.kill_all()
+                step.cgroup.remove()
             return lost_status(
                 handle, step.lost_reason or "unknown", step.finished_at, step.cancel_reason
             )
@@ -328,18 +376,77 @@ class LocalRunner:
         return self._adopt(handle)
 
     def _adopt(self, handle: StepHandle) -> _Step:
-        """Take over a handle from an earlier runner (engine restart): watch it if it still runs."""
-        step = _Step(handle=handle, request=None)
+        """Take over a handle from an earlier runner (engine restart)."""
+        record = LaunchRecord.read(handle.workdir)
+        if record is None or record.key != handle.key:
+            step = _Step(handle=handle, request=None)
+            alive = is_same_process(handle.pid, handle.started_at)
+            gone = None if alive else "its process is gone"
+            return self._take_over(step, running=alive, gone_reason=gone)
+        return self._adopt_record(record, handle)
+
+    def _adopt_launched(self, record: LaunchRecord, workdir: Path) -> _Step | None:
+        """A step an earlier runner launched but whose engine died before saying so.
+
+        Returns None when it never started (the shim never got to record its pid).
+        """
+        records = record.records
+        pid, started_at = records.pid(), records.started_at()
+        if pid is None or started_at is None:
+            return None
+        return self._adopt_record(record, StepHandle(record.key, pid, workdir, started_at))
+
+    def _adopt_record(self, record: LaunchRecord, handle: StepHandle) -> _Step:
+        """Watch a step an earlier runner launched, and collect what it recorded when it ends.
+
+        The shim keeps the step's exit status and the upper layer (or mapped root) keeps its
+        outputs, so a step that finished while no engine watched is reported exactly as if it
+        had been watched throughout.
+        """
+        request = StepRequest(
+            key=record.key,
+            argv=(record.argv0,),
+            env={},
+            workdir=handle.workdir,
+            output_paths=record.output_paths,
+            limits=ResourceLimits(memory_bytes=record.memory_bytes),
+            deadline_seconds=record.deadline_seconds,
+        )
+        step = _Step(handle=handle, request=request, records=record.records)
+        step.outputs = self._launcher.adopted_outputs(record.mode, handle.workdir)
+        if record.cgroup_v1_dirs or record.cgroup_v2_dir:
+            step.cgroup = StepCgroup(
+                v1_dirs=[Path(d) for d in record.cgroup_v1_dirs],
+                v2_dir=Path(record.cgroup_v2_dir) if record.cgroup_v2_dir else None,
+            )
         alive = is_same_process(handle.pid, handle.started_at)
+        # Read after the liveness check: a step that ended in between has recorded its status.
+        finished = record.records.returncode() is not None
+        adopted = self._take_over(
+            step,
+            running=alive and not finished,
+            gone_reason=None if alive or finished else _NO_STATUS,
+        )
+        if adopted is step and finished:
+            self._on_exit(step)
+        elif adopted is step and alive and record.deadline_seconds is not None:
+            left = handle.started_at + record.deadline_seconds - time.time()
+            self._reaper.call_at(time.monotonic() + left, lambda: self._on_deadline(step))
+        return adopted
+
+    def _take_over(self, step: _Step, running: bool, gone_reason: str | None) -> _Step:
+        """Register an adopted step: watch it while it runs, or report it lost at once."""
+        handle = step.handle
         with self._finished:
-            if handle.key in self._steps:
-                return self._steps[handle.key]
+            existing = self._steps.get(handle.key)
+            if existing is not None:
+                return existing
             self._steps[handle.key] = step
-            if not alive:
+            if gone_reason is not None:
                 step.finished_at = time.time()
-                step.lost_reason = "it was started by an earlier runner and its process is gone"
+                step.lost_reason = f"it was started by an earlier runner and {gone_reason}"
                 self._unpolled.add(handle.key)
-        if alive:
+        if running:
             self._reaper.watch(handle.pid, lambda: self._on_exit(step), is_child=False)
         return step
 

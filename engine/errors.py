@@ -95,3 +95,11 @@ class IllegalTransition(KubepipeError):
 
 class RunNotFound(KubepipeError):
     """No run with that id or name exists in the metadata store."""
+
+
+class RunClaimed(KubepipeError):
+    """Another live engine holds the run, or took it over from this one.
+
+    Raised before anything is done (the claim failed) or by a fenced commit (the lease was lost
+    while this engine worked); either way this engine must leave the run and its steps alone.
+    """

@@ -12,6 +12,7 @@ import json
 import os
 import secrets
 import socket
+import threading
 import time
 import uuid
 from collections.abc import Callable, Mapping
@@ -22,7 +23,7 @@ from artifact_store import ArtifactStore, ArtifactStoreError
 from engine.cache import cache_key, caching_enabled, outputs_still_stored
 from engine.controllers import ControllerRegistry, ResourceContext, default_registry
 from engine.controllers.registry import process_handles
-from engine.errors import KubepipeError, Problem, SpecError
+from engine.errors import KubepipeError, Problem, RunClaimed, SpecError
 from engine.metadata.store import MetadataStore
 from engine.operator import Operator
 from engine.phases import NodePhase, NodeType, RunPhase, derive_run_phase
@@ -42,10 +43,6 @@ OnChange = Callable[[RunState], None]
 DEFAULT_LEASE_SECONDS = (
     30.0  # an engine that has not heartbeated a run for this long is presumed dead
 )
-
-
-class RunClaimed(KubepipeError):
-    """Another live engine holds the run."""
 
 
 # Set by a scheduler on the runs it creates, as Argo's cron controller does; RFC 3339 in UTC.
@@ -129,6 +126,39 @@ def _globals(run: RunRecord, workflow: Workflow) -> dict[str, str]:
     return values
 
 
+class _LeaseKeeper:
+    """Renews a run's lease from its own thread while the engine executes the run.
+
+    The engine's loop can be busy for longer than a lease (a large artifact upload, a slow
+    database), and a lease that lapses then would hand a live run to another worker. Renewing
+    from a thread ties the lease to the process being alive; commits are fenced as well
+    (`MetadataStore.commit(owner=...)`), so a takeover is still safe if the thread stalls too.
+    """
+
+    def __init__(self, metadata: MetadataStore, run_id: str, owner: str, interval: float) -> None:
+        self.lost = False
+        self._metadata, self._run_id, self._owner = metadata, run_id, owner
+        self._interval = interval
+        self._stopped = threading.Event()
+        self._thread = threading.Thread(
+            target=self._renew, name=f"kubepipe-lease-{run_id}", daemon=True
+        )
+        self._thread.start()
+
+    def _renew(self) -> None:
+        while not self._stopped.wait(self._interval):
+            try:
+                if not self._metadata.heartbeat(self._run_id, self._owner):
+                    self.lost = True
+                    return
+            except Exception:  # noqa: BLE001 - the database may be briefly unreachable; retry
+                continue
+
+    def close(self) -> None:
+        self._stopped.set()
+        self._thread.join()
+
+
 class Engine:
     def __init__(
         self,
@@ -200,7 +230,13 @@ class Engine:
         if not self.metadata.claim_run(ref.id, self.owner, self.lease_seconds):
             raise RunClaimed(f"run {ref.id} is being executed by another engine ({ref.owner})")
         run_id = ref.id
-        self._heartbeat_at = self.clock()
+        lease = _LeaseKeeper(self.metadata, run_id, self.owner, self.lease_seconds / 3)
+        try:
+            return self._drive(run_id, lease, on_change)
+        finally:
+            lease.close()
+
+    def _drive(self, run_id: str, lease: _LeaseKeeper, on_change: OnChange | None) -> RunRecord:
         state = self.metadata.load_state(run_id)
         workflow = Workflow.model_validate(state.run.manifest)
         library = TemplateLibrary(workflow)
@@ -226,6 +262,8 @@ class Engine:
         while True:
             try:
                 self._reconcile(state, operator, handles, deadline)
+            except RunClaimed:
+                raise  # the run is another engine's now: record nothing, stop nothing
             except Exception as exc:  # a bug must not leave the run Running forever
                 self._record_internal_error(run_id, handles, exc)
                 raise
@@ -233,24 +271,17 @@ class Engine:
                 on_change(state)
             if run.phase.is_finished:
                 return run
-            self._renew_lease(run_id)
+            if lease.lost:
+                # Another engine decided we were dead and took the run: leave it to that engine.
+                raise RunClaimed(
+                    f"run {run_id} was taken over by another engine; this engine stops driving it"
+                )
             timeout = self.poll_interval
             if operator.next_wakeup is not None:
                 timeout = max(0.0, min(timeout, operator.next_wakeup - self.clock()))
             if operator.launch_queue or state.has_changes():
                 continue
             self.runner.wait(timeout)
-
-    def _renew_lease(self, run_id: str) -> None:
-        now = self.clock()
-        if now - self._heartbeat_at < self.lease_seconds / 3:
-            return
-        self._heartbeat_at = now
-        if not self.metadata.heartbeat(run_id, self.owner):
-            # Another engine decided we were dead and took the run: leave it to that engine.
-            raise RunClaimed(
-                f"run {run_id} was taken over by another engine; this engine stops driving it"
-            )
 
     def _reconcile(
         self,
@@ -298,14 +329,14 @@ class Engine:
         )
         operator.walk()
         self._derive_phase(state, operator)
-        self.metadata.commit(state)
+        self.metadata.commit(state, self.owner)
         queue, operator.launch_queue = operator.launch_queue, []
         for node in queue:
             operator.launched(node)
             if node.phase is not NodePhase.PENDING:
                 continue
             self._launch(state, operator, node, handles, deadline)
-        self.metadata.commit(state)
+        self.metadata.commit(state, self.owner)
 
     def _record_internal_error(
         self, run_id: str, handles: dict[str, StepHandle], exc: Exception
@@ -321,7 +352,7 @@ class Engine:
         )
         state.run.finished_at = self.clock()
         state.run_dirty = True
-        self.metadata.commit(state)
+        self.metadata.commit(state, self.owner)
 
     def _apply_resume_requests(self, state: RunState) -> None:
         """`kubepipe resume`: mark matching suspended nodes resumed, with any supplied outputs."""

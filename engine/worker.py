@@ -18,7 +18,8 @@ from pathlib import Path
 from typing import IO
 
 from engine.errors import KubepipeError
-from engine.executor import Engine, RunClaimed
+from engine.errors import RunClaimed
+from engine.executor import Engine
 
 
 class WorkerLocked(KubepipeError):
@@ -128,17 +129,18 @@ class Worker:
 
     def _execute(self, run_id: str) -> None:
         engine = self.make_engine()
+        abandon = False
         try:
             final = engine.execute(run_id)
             self.log(f"run {final.id} ({final.name}) {final.phase.value}")
             with self._lock:
                 self.executed.append(run_id)
         except RunClaimed:
-            pass  # another worker won the claim: not ours
+            abandon = True  # another worker won the claim or took the run over: its steps now
         except Exception as exc:  # one broken run must not stop the worker
             self.log(f"run {run_id}: {type(exc).__name__}: {exc}")
         finally:
-            engine.runner.close()
+            engine.runner.close(abandon=abandon)
             with self._lock:
                 self._active.pop(run_id, None)
 

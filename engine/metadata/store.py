@@ -19,7 +19,7 @@ from sqlalchemy import bindparam, create_engine, delete, event, insert, select, 
 from sqlalchemy.engine import Connection, Engine
 from sqlmodel import SQLModel
 
-from engine.errors import RunNotFound
+from engine.errors import RunClaimed, RunNotFound
 from engine.metadata.migrations import upgrade
 from engine.metadata.tables import (
     ArtifactRow,
@@ -92,12 +92,29 @@ class MetadataStore:
         with self._tx() as conn:
             conn.execute(insert(RunRow), [_run_row(run)])
 
-    def commit(self, state: RunState) -> None:
-        """Persist everything `state` changed since the last commit, atomically."""
+    def commit(self, state: RunState, owner: str | None = None) -> None:
+        """Persist everything `state` changed since the last commit, atomically.
+
+        With `owner`, the commit is fenced: it renews that engine's lease first and is refused
+        (`RunClaimed`, nothing written) if another engine has taken the run over meanwhile, so an
+        engine that stalled past its lease can never overwrite the new owner's progress.
+        """
         if not state.has_changes():
             return
         run_id = state.run.id
         with self._tx() as conn:
+            if owner is not None:
+                renewed = conn.execute(
+                    update(RunRow)
+                    .where(RunRow.id == run_id)
+                    .where(RunRow.owner == owner)
+                    .values(heartbeat_at=time.time())
+                )
+                if renewed.rowcount != 1:
+                    raise RunClaimed(
+                        f"run {run_id} was taken over by another engine; this engine stops "
+                        "driving it"
+                    )
             if state.new:
                 conn.execute(
                     insert(NodeRow), [_node_row(run_id, state.nodes[i]) for i in state.new]

@@ -189,6 +189,10 @@ class Runner(Protocol):
         """Block until some step may have ended or `timeout` passes, instead of busy-polling."""
         ...
 
-    def close(self) -> None:
-        """Stop every running step and release what the runner holds."""
+    def close(self, abandon: bool = False) -> None:
+        """Stop every running step and release what the runner holds.
+
+        `abandon=True` leaves running steps alone instead: another engine has taken their run
+        over and adopts them by their handles.
+        """
         ...

@@ -149,7 +149,7 @@ class FakeRunner:
     def wait(self, timeout: float) -> None:
         """Return at once: fake steps advance by polls, not by time."""
 
-    def close(self) -> None:
+    def close(self, abandon: bool = False) -> None:
         """Nothing to release."""
 
 
@@ -190,5 +190,5 @@ class InstantRunner:
     def wait(self, timeout: float) -> None:
         """Return at once."""
 
-    def close(self) -> None:
+    def close(self, abandon: bool = False) -> None:
         """Nothing to release."""

@@ -467,13 +467,21 @@ class LocalRunner:
             if not self._unpolled:
                 self._finished.wait(timeout)
 
-    def close(self) -> None:
-        """Kill running steps, release sandboxes and cgroups; unpolled outputs are not collected."""
+    def close(self, abandon: bool = False) -> None:
+        """Kill running steps, release sandboxes and cgroups; unpolled outputs are not collected.
+
+        `abandon=True` (the run was taken over) only stops watching: the steps, their sandboxes
+        and cgroups stay for the engine that adopts them.
+        """
         with self._lock:
             if self._closed:
                 return
             self._closed = True
             running = [s for s in self._steps.values() if s.finished_at is None]
+        if abandon:
+            self._reaper.stop()
+            self._launcher.close()
+            return
         for step in running:
             signal_group(step.handle.pid, signal.SIGKILL)
             if step.cgroup is not None:

@@ -167,7 +167,9 @@ def test_an_old_development_schema_is_refused_with_what_to_do(tmp_path: Path) ->
     engine = create_engine(url)
     with engine.begin() as conn:
         conn.execute(text("update kubepipe_schema set version = 1"))
-    with pytest.raises(KubepipeError, match="development build of kubepipe with no upgrade path; move it aside"):
+    with pytest.raises(
+        KubepipeError, match="development build of kubepipe with no upgrade path; move it aside"
+    ):
         MetadataStore(url)
 
 
@@ -191,3 +193,23 @@ def test_upgrade_steps_run_in_order_once(store: MetadataStore) -> None:
         assert upgrade(conn, store.url, steps, target=BASELINE + 2) == BASELINE + 2
         conn.execute(text("update runs set note = 'ok'"))
     assert ran == [BASELINE, BASELINE + 1]
+
+
+def test_a_fenced_commit_from_an_engine_that_lost_its_run_writes_nothing(
+    store: MetadataStore,
+) -> None:
+    run = _run()
+    store.create_run(run)
+    assert store.claim_run(run.id, "engine-a", lease_seconds=30)
+    state = store.load_state(run.id)
+    state.run.phase = RunPhase.RUNNING
+    state.run_dirty = True
+    store.commit(state, "engine-a")
+    # engine-a stalls past its lease; engine-b decides it is dead and takes the run over
+    assert store.claim_run(run.id, "engine-b", lease_seconds=0)
+    state.run.message = "written by a stale engine"
+    state.run_dirty = True
+    with pytest.raises(KubepipeError, match="taken over by another engine"):
+        store.commit(state, "engine-a")
+    assert store.load_state(run.id).run.message != "written by a stale engine"
+    assert not store.heartbeat(run.id, "engine-a") and store.heartbeat(run.id, "engine-b")

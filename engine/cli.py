@@ -83,6 +83,13 @@ def _plugin(group: str, suffix: str) -> Any:
     return None
 
 
+def _plugin_commands() -> dict[str, Any]:
+    """Entry points of the `kubepipe.commands` group by name (a built-in command wins a clash)."""
+    from importlib.metadata import entry_points
+
+    return {entry.name: entry for entry in entry_points(group="kubepipe.commands")}
+
+
 def _python_spec(path: str) -> bool:
     """`pipeline.py` or `pipeline.py:name` (a YAML file never ends in .py)."""
     return (
@@ -141,7 +148,20 @@ def _notes(workflow: Any) -> list[str]:
 
 
 class _Group(click.Group):
-    """Turns failures to reach the metadata database into a message instead of a traceback."""
+    """Turns failures to reach the metadata database into a message instead of a traceback, and
+    adds the commands other packages register under the `kubepipe.commands` entry-point group
+    (the scheduler's `recurring` and `scheduler`), loaded only when named, so the engine never
+    imports those packages."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted(set(super().list_commands(ctx)) | set(_plugin_commands()))
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        command = super().get_command(ctx, cmd_name)
+        if command is None and cmd_name in _plugin_commands():
+            loaded = _plugin_commands()[cmd_name].load()
+            command = loaded if isinstance(loaded, click.Command) else None
+        return command
 
     def invoke(self, ctx: click.Context) -> Any:
         from sqlalchemy.exc import OperationalError

@@ -11,6 +11,7 @@ gets one here, written in SQL both SQLite and PostgreSQL accept.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
+from typing import Any
 
 from sqlalchemy import insert, select, update
 from sqlalchemy.engine import Connection
@@ -26,22 +27,34 @@ STEPS: Mapping[int, Step] = {}
 
 
 def upgrade(
-    conn: Connection, url: str, steps: Mapping[int, Step] = STEPS, target: int = SCHEMA_VERSION
+    conn: Connection,
+    url: str,
+    steps: Mapping[int, Step] = STEPS,
+    target: int = SCHEMA_VERSION,
+    *,
+    table: Any = SchemaInfo,
+    baseline: int = BASELINE,
+    what: str = "schema",
 ) -> int:
-    """Bring the schema at `conn` to `target`; returns the version it started from."""
-    row = conn.execute(select(SchemaInfo.version)).first()
+    """Bring the schema at `conn` to `target`; returns the version it started from.
+
+    `table` (a table shaped like `SchemaInfo`: `id`, `version`) and `baseline` let another
+    package that keeps its own tables in the same database (the scheduler) version them apart;
+    `what` names that schema in messages ("scheduler schema").
+    """
+    row = conn.execute(select(table.version)).first()
     if row is None:
-        conn.execute(insert(SchemaInfo), [{"id": 1, "version": target}])
+        conn.execute(insert(table), [{"id": 1, "version": target}])
         return target
     current = int(row[0])
     if current > target:
         raise KubepipeError(
-            f"the database at {url} has schema version {current}, newer than this kubepipe "
+            f"the database at {url} has {what} version {current}, newer than this kubepipe "
             f"understands ({target}); upgrade kubepipe"
         )
-    if current < BASELINE:
+    if current < baseline:
         raise KubepipeError(
-            f"the database at {url} has schema version {current}, written by a development build of "
+            f"the database at {url} has {what} version {current}, written by a development build of "
             "kubepipe with no upgrade path; move it aside (or point KUBEPIPE_HOME / KUBEPIPE_DB_URL "
             "elsewhere) and kubepipe creates a fresh one"
         )
@@ -49,9 +62,9 @@ def upgrade(
         step = steps.get(version)
         if step is None:
             raise KubepipeError(
-                f"no upgrade step from schema version {version} to {version + 1} (a kubepipe bug)"
+                f"no upgrade step from {what} version {version} to {version + 1} (a kubepipe bug)"
             )
         step(conn)
     if current != target:
-        conn.execute(update(SchemaInfo).where(SchemaInfo.id == 1).values(version=target))
+        conn.execute(update(table).where(table.id == 1).values(version=target))
     return current

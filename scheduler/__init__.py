@@ -17,7 +17,12 @@ from scheduler.errors import (
 )
 from scheduler.spec import (
     SCHEDULED_TIME_PLACEHOLDER,
-    ConcurrencyPolicy, Fire, FireState, RecurringRun, RecurringRunSpec
+    ConcurrencyPolicy,
+    Fire,
+    FireState,
+    RecurringRun,
+    RecurringRunSpec,
+)
 from scheduler.triggers import CronTrigger, PeriodicTrigger, Trigger
 
 __all__ = [

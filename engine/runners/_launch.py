@@ -214,8 +214,7 @@ class Launcher:
         has_shims = shim_dir is not None and self._python_shims(shim_dir)
         env = self._env(HOME, _SHIM_DIR if has_shims else None, request, lambda value: value)
         records = _records_in(layout)
-        records.directory.mkdir(parents=True, exist_ok=True)
-        records.clear()
+        records.reset()
         planned(records)
 
         def body() -> Spawned:
@@ -274,8 +273,7 @@ class Launcher:
         env.setdefault("TMPDIR", str(paths.host("/tmp")))
         argv = [paths.rewrite(arg) for arg in request.argv]
         records = self.pathmap_records(request.workdir)
-        records.directory.mkdir(parents=True, exist_ok=True)
-        records.clear()
+        records.reset()
         planned(records)
         check_executable(argv[0], env["PATH"], str(cwd))
 

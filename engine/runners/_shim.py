@@ -107,8 +107,13 @@ class ShimRecords:
         status = int(text)
         return -(status - 128) if 128 < status < 128 + 65 else status
 
+    def reset(self) -> None:
+        """Make the directory, with no records of an earlier launch in it."""
+        self.directory.mkdir(parents=True, exist_ok=True)
+        self.clear()
+
     def clear(self) -> None:
-        """Forget an earlier attempt's records before launching this workdir's step again."""
+        """Forget the records: the step has not been started."""
         for name in ("pid", "exit"):
             try:
                 (self.directory / name).unlink()

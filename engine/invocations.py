@@ -15,7 +15,6 @@ from engine.phases import NodePhase, NodeType
 from engine.scope import Scope
 from engine.spec import DAGTask, Template, _Invocation
 from engine.state import NodeRecord
-from engine.templates import node_type_for
 from engine.values import item_label
 
 if TYPE_CHECKING:
@@ -96,17 +95,7 @@ def call_template(
     try:
         args = resolve_arguments(inv.arguments, scope)
     except (BindingError, ExpressionError) as exc:
-        return op.state.create_settled(
-            name,
-            display,
-            node_type_for(template),
-            NodePhase.ERROR,
-            "bad arguments",
-            str(exc),
-            template_name=template.name,
-            boundary_id=boundary_id,
-            parent=parent,
-        )
+        return op.bad_arguments(name, display, template, boundary_id, parent, exc)
     node = op.execute(name, display, template, args, scope, boundary_id, parent)
     if node is not None and "output_defaults" not in node.extra:
         node.extra["output_defaults"] = output_defaults(template)

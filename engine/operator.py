@@ -126,6 +126,28 @@ class Operator:
         }
 
     # -- templates ------------------------------------------------------------------------
+    def bad_arguments(
+        self,
+        name: str,
+        display: str,
+        template: Template,
+        boundary_id: str | None,
+        parent: NodeRecord | None,
+        error: Exception,
+    ) -> NodeRecord:
+        """End a call whose arguments cannot be resolved or bound as an Error node saying why."""
+        return self.state.create_settled(
+            name,
+            display,
+            node_type_for(template),
+            NodePhase.ERROR,
+            "bad arguments",
+            str(error),
+            template_name=template.name,
+            boundary_id=boundary_id,
+            parent=parent,
+        )
+
     def execute(
         self,
         name: str,
@@ -148,18 +170,7 @@ class Operator:
             try:
                 bound, inputs = bind_inputs(template, args or EMPTY_ARGS, scope)
             except (BindingError, ExpressionError) as exc:
-                node = self.state.create_settled(
-                    name,
-                    display,
-                    node_type_for(template),
-                    NodePhase.ERROR,
-                    "bad arguments",
-                    str(exc),
-                    template_name=template.name,
-                    boundary_id=boundary_id,
-                    parent=parent,
-                )
-                return node
+                return self.bad_arguments(name, display, template, boundary_id, parent, exc)
             node_type = NodeType.RETRY if bound.retry_strategy is not None else node_type_for(bound)
             node = self.state.create(
                 name,

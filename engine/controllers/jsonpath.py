@@ -44,24 +44,8 @@ def _split(template: str) -> list[tuple[str, str]]:
             break
         if start > i:
             parts.append(("text", template[i:start]))
-        depth, j, quote = 0, start, ""
-        while j < len(template):
-            ch = template[j]
-            if quote:
-                if ch == "\\":
-                    j += 1
-                elif ch == quote:
-                    quote = ""
-            elif ch in "'\"":
-                quote = ch
-            elif ch == "{":
-                depth += 1
-            elif ch == "}":
-                depth -= 1
-                if depth == 0:
-                    break
-            j += 1
-        if j >= len(template):
+        j = _jsonpath.closing_index(template, start, "{", "}")
+        if j < 0:
             raise JSONPathError(f"jsonPath {template!r}: unclosed '{{' at offset {start}")
         parts.append(("expr", template[start + 1 : j].strip()))
         i = j + 1

@@ -22,11 +22,15 @@ class _PathError(EvalFault):
     pass
 
 
-def _split_bracket(path: str, start: int) -> tuple[str, int]:
-    """Return the text inside `[...]` starting at `start` (which is '['), honouring quotes."""
+def closing_index(text: str, start: int, opens: str, closes: str) -> int:
+    """Index of the bracket closing the one at `start`, skipping quoted text; -1 if unclosed.
+
+    Shared by JSONPath brackets here and kubectl's `{...}` template blocks, which nest and
+    quote the same way.
+    """
     depth, i, quote = 0, start, ""
-    while i < len(path):
-        ch = path[i]
+    while i < len(text):
+        ch = text[i]
         if quote:
             if ch == "\\":
                 i += 1
@@ -34,14 +38,22 @@ def _split_bracket(path: str, start: int) -> tuple[str, int]:
                 quote = ""
         elif ch in "'\"":
             quote = ch
-        elif ch in "[(":
+        elif ch in opens:
             depth += 1
-        elif ch in "])":
+        elif ch in closes:
             depth -= 1
             if depth == 0:
-                return path[start + 1 : i], i + 1
+                return i
         i += 1
-    raise _PathError(f"unclosed '[' at offset {start} in JSONPath {path!r}")
+    return -1
+
+
+def _split_bracket(path: str, start: int) -> tuple[str, int]:
+    """Return the text inside `[...]` starting at `start` (which is '['), honouring quotes."""
+    end = closing_index(path, start, "[(", "])")
+    if end < 0:
+        raise _PathError(f"unclosed '[' at offset {start} in JSONPath {path!r}")
+    return path[start + 1 : end], end + 1
 
 
 def _split_union(body: str) -> list[str]:

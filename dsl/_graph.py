@@ -10,6 +10,7 @@ from __future__ import annotations
 import itertools
 import re
 import sys
+from collections.abc import Container
 from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -41,6 +42,15 @@ def kebab(name: str) -> str:
     """A Python name as an Argo/DNS-friendly name: `train_model` -> `train-model`."""
     text = re.sub(r"[^a-z0-9-]+", "-", name.lower().replace("_", "-")).strip("-")
     return text or "task"
+
+
+def unique_name(base: str, taken: Container[str]) -> str:
+    """`base`, or `base-2`, `base-3`...: the first that is not taken (Argo names must be unique)."""
+    name, n = base, 1
+    while name in taken:
+        n += 1
+        name = f"{base}-{n}"
+    return name
 
 
 # -- channels ------------------------------------------------------------------------------
@@ -134,6 +144,10 @@ class LoopItem(Channel):
             self._fields[name] = LoopItem(self.loop, name)
         return self._fields[name]
 
+    def fields(self) -> list[LoopItem]:
+        """The `item.key` sub-items used so far, in first-use order."""
+        return list(self._fields.values())
+
     def __repr__(self) -> str:
         suffix = f".{self.field}" if self.field else ""
         return f"loop item{suffix} of {self.loop.name!r}"
@@ -160,6 +174,13 @@ class Collected:
     @property
     def loop(self) -> LoopGroup:
         return [g for g in self.channel.task.groups if isinstance(g, LoopGroup)][-1]
+
+
+def channels_in(value: Any) -> list[Channel]:
+    """The channels an argument reads: itself, or the channel a `Collected` gathers."""
+    if isinstance(value, Collected):
+        return [value.channel]
+    return [value] if isinstance(value, Channel) else []
 
 
 @dataclass(frozen=True, eq=False)
@@ -266,6 +287,21 @@ class PipelineTask:
             )
         return self.outputs[outs[0].name]
 
+    def upstream(self) -> list[PipelineTask]:
+        """Tasks this one waits for: `.after()` targets, producers of its arguments, and the
+        producers its enclosing conditions and loops read."""
+        found = list(self.after_tasks)
+        for value in self.arguments.values():
+            found += [c.task for c in channels_in(value) if isinstance(c, TaskOutput)]
+        for g in self.groups:
+            if isinstance(g, ConditionGroup):
+                found += [
+                    c.task for p in g.clauses for c in p.channels() if isinstance(c, TaskOutput)
+                ]
+            if isinstance(g, LoopGroup) and isinstance(g.items, TaskOutput):
+                found.append(g.items.task)
+        return found
+
     def metadata_channel(self, artifact: TaskOutput) -> TaskOutput:
         """The JSON `<name>-metadata` side parameter of an output artifact."""
         key = artifact.name + "-metadata"
@@ -298,7 +334,9 @@ class PipelineTask:
         }
         return self
 
-    def set_caching_options(self, enable_caching: bool, cache_key: str | None = None) -> PipelineTask:
+    def set_caching_options(
+        self, enable_caching: bool, cache_key: str | None = None
+    ) -> PipelineTask:
         """Turn step caching on or off for this task (the `kubepipe.io/cache` annotation)."""
         self.caching = enable_caching
         return self
@@ -325,7 +363,11 @@ class PipelineTask:
         return self
 
     def set_accelerator_limit(self, limit: int | str) -> PipelineTask:
-        key = self.accelerator_type if self.accelerator_type and "/" in self.accelerator_type else "nvidia.com/gpu"
+        key = (
+            self.accelerator_type
+            if self.accelerator_type and "/" in self.accelerator_type
+            else "nvidia.com/gpu"
+        )
         self.limits[key] = str(limit)
         return self
 
@@ -356,9 +398,7 @@ class _Outputs(dict):  # type: ignore[type-arg]
 
     def __missing__(self, key: str) -> TaskOutput:
         names = ", ".join(repr(k) for k in self) or "none"
-        raise TracingError(
-            f"task {self._task.name!r} has no output {key!r} (its outputs: {names})"
-        )
+        raise TracingError(f"task {self._task.name!r} has no output {key!r} (its outputs: {names})")
 
 
 # -- the builder -----------------------------------------------------------------------------
@@ -382,10 +422,7 @@ class Builder:
         return next(self._seq)
 
     def unique(self, base: str) -> str:
-        name, n = base, 1
-        while name in self.names:
-            n += 1
-            name = f"{base}-{n}"
+        name = unique_name(base, self.names)
         self.names.add(name)
         return name
 

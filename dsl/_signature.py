@@ -29,8 +29,14 @@ from dsl.errors import DefinitionError
 InputKind = Literal[
     "parameter", "input_artifact", "input_path", "output_artifact", "output_path", "final_status"
 ]
-_PARAM_TYPES: dict[Any, str] = {str: "str", int: "int", float: "float", bool: "bool",
-                                list: "list", dict: "dict"}
+_PARAM_TYPES: dict[Any, str] = {
+    str: "str",
+    int: "int",
+    float: "float",
+    bool: "bool",
+    list: "list",
+    dict: "dict",
+}
 _SUPPORTED = "str, int, float, bool, list, dict (or List[...]/Dict[...], Optional[...] = None)"
 _ARTIFACT_HELP = "Input[Dataset], Output[Model], InputPath('Dataset') or OutputPath(str)"
 
@@ -89,12 +95,18 @@ class Signature:
         return {
             "function": self.function,
             "inputs": [
-                {k: v for k, v in (
-                    ("name", i.name), ("kind", i.kind), ("type", i.type),
-                    ("is_parameter", i.is_parameter or None),
-                    ("default", i.default if i.has_default else None),
-                    ("has_default", i.has_default or None),
-                ) if v is not None}
+                {
+                    k: v
+                    for k, v in (
+                        ("name", i.name),
+                        ("kind", i.kind),
+                        ("type", i.type),
+                        ("is_parameter", i.is_parameter or None),
+                        ("default", i.default if i.has_default else None),
+                        ("has_default", i.has_default or None),
+                    )
+                    if v is not None
+                }
                 for i in self.inputs
             ],
             "returns": [{"name": o.name, "type": o.type} for o in self.returns],
@@ -113,9 +125,7 @@ def infer_io(fn: Callable[..., Any], what: str = "component") -> Signature:
             "annotations at module level"
         ) from None
     docs = _arg_docs(fn.__doc__ or "")
-    inputs = tuple(
-        _input(label, p, docs.get(p.name, ""), what) for p in sig.parameters.values()
-    )
+    inputs = tuple(_input(label, p, docs.get(p.name, ""), what) for p in sig.parameters.values())
     returns, named = _returns(label, sig.return_annotation, what)
     return Signature(fn.__name__, inputs, returns, named)
 
@@ -212,15 +222,22 @@ def _returns(label: str, ann: Any, what: str) -> tuple[tuple[OutputDecl, ...], b
         for field in ann._fields:
             if field not in hints:
                 raise DefinitionError(f"{label}: NamedTuple field {field!r} needs a type")
-            outs.append(OutputDecl(field, "parameter",
-                                   _param_type(f"{label}, output {field!r}", hints[field], True, None)))
+            outs.append(
+                OutputDecl(
+                    field,
+                    "parameter",
+                    _param_type(f"{label}, output {field!r}", hints[field], True, None),
+                )
+            )
         return tuple(outs), True
     if isinstance(ann, type) and issubclass(ann, Artifact):
         raise DefinitionError(
             f"{label}: returning an artifact is not supported; declare a parameter "
             f"`out: Output[{ann.__name__}]` and write to out.path"
         )
-    return (OutputDecl("Output", "parameter", _param_type(f"{label}, return value", ann, True, None)),), False
+    return (
+        OutputDecl("Output", "parameter", _param_type(f"{label}, return value", ann, True, None)),
+    ), False
 
 
 def _artifact_name(t: Any) -> str:

@@ -128,7 +128,11 @@ def _check_argument(where: str, decl: InputDecl, value: Any, groups: tuple[Any, 
             _check_scope(at, value, groups)
         if value.is_artifact != wants_artifact:
             got = f"a {value.type} artifact" if value.is_artifact else f"a {value.type} value"
-            need = f"a {decl.type} artifact" if wants_artifact else f"a {decl.type.removeprefix('optional_')}"
+            need = (
+                f"a {decl.type} artifact"
+                if wants_artifact
+                else f"a {decl.type.removeprefix('optional_')}"
+            )
             raise TracingError(f"{at}: passing {got} ({value!r}) where {need} is expected")
         if not wants_artifact and not _compatible(value.type, decl.type):
             raise TracingError(
@@ -157,7 +161,9 @@ def _compatible(have: str, want: str) -> bool:
     return have == want or "any" in (have, want) or (have, want) == ("int", "float")
 
 
-def _check_scope(at: str, channel: TaskOutput, groups: tuple[Any, ...], skip_loop: Any = None) -> None:
+def _check_scope(
+    at: str, channel: TaskOutput, groups: tuple[Any, ...], skip_loop: Any = None
+) -> None:
     """A task output may only be used where its task surely ran once: not outside its loop/If."""
     for g in channel.task.groups:
         if any(g is h for h in groups) or g is skip_loop:
@@ -204,7 +210,9 @@ def function_source(func: Callable[..., Any]) -> str:
             ".py file, not interactively"
         ) from None
     lines = text.splitlines()
-    start = next(i for i, line in enumerate(lines) if line.lstrip().startswith(("def ", "async def ")))
+    start = next(
+        i for i, line in enumerate(lines) if line.lstrip().startswith(("def ", "async def "))
+    )
     return "\n".join(lines[start:]) + "\n"
 
 
@@ -369,7 +377,9 @@ def importer(
     if builder is None:
         raise TracingError("dsl.importer(...) is only meaningful inside a @dsl.pipeline body")
     if not (isinstance(artifact_class, type) and issubclass(artifact_class, Artifact)):
-        raise TracingError(f"dsl.importer: artifact_class must be an artifact class, got {artifact_class!r}")
+        raise TracingError(
+            f"dsl.importer: artifact_class must be an artifact class, got {artifact_class!r}"
+        )
     comp = ImporterComponent(artifact_class, metadata or {})
     return comp.add_task(builder, (), {"artifact_uri": artifact_uri})
 

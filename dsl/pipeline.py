@@ -64,8 +64,10 @@ class Pipeline(BaseComponent[P, R]):
         signature = Signature(
             signature.function,
             signature.inputs,
-            tuple(OutputDecl(n, "artifact" if c.is_artifact else "parameter", c.type)
-                  for n, c in self.graph.outputs.items()),
+            tuple(
+                OutputDecl(n, "artifact" if c.is_artifact else "parameter", c.type)
+                for n, c in self.graph.outputs.items()
+            ),
             signature.named_tuple,
         )
         super().__init__(func, signature, name=name)
@@ -115,7 +117,9 @@ def _pipeline_outputs(fname: str, result: Any, signature: Signature) -> dict[str
         if isinstance(channel, PipelineTask):
             channel = channel.output
         if not isinstance(channel, TaskOutput):
-            raise TracingError(f"pipeline {fname!r}: output {name!r} must be a task output, got {channel!r}")
+            raise TracingError(
+                f"pipeline {fname!r}: output {name!r} must be a task output, got {channel!r}"
+            )
         for g in channel.task.groups:
             if not isinstance(g, ExitGroup):
                 raise TracingError(
@@ -128,14 +132,7 @@ def _pipeline_outputs(fname: str, result: Any, signature: Signature) -> dict[str
 
 def _check_after_cycles(fname: str, tasks: list[PipelineTask]) -> None:
     """`.after()` can point forward in the body; data edges cannot. Find any cycle they close."""
-    deps: dict[int, list[PipelineTask]] = {}
-    for t in tasks:
-        found = list(t.after_tasks)
-        for value in t.arguments.values():
-            inner = value.channel if isinstance(value, Collected) else value
-            if isinstance(inner, TaskOutput):
-                found.append(inner.task)
-        deps[id(t)] = found
+    deps = {id(t): t.upstream() for t in tasks}
     state: dict[int, int] = {}
     path: list[PipelineTask] = []
 
@@ -144,7 +141,7 @@ def _check_after_cycles(fname: str, tasks: list[PipelineTask]) -> None:
         path.append(t)
         for d in deps.get(id(t), []):
             if state.get(id(d)) == 1:
-                cycle = path[path.index(d):] + [d]
+                cycle = path[path.index(d) :] + [d]
                 raise TracingError(
                     f"pipeline {fname!r}: .after() makes a cycle: "
                     + " -> ".join(f"{c.name} ({c.line})" for c in reversed(cycle))
@@ -166,7 +163,11 @@ def pipeline(func: Callable[P, R]) -> Pipeline[P, R]: ...
 
 @overload
 def pipeline(
-    func: None = None, *, name: str | None = None, description: str | None = None, **kfp_options: Any
+    func: None = None,
+    *,
+    name: str | None = None,
+    description: str | None = None,
+    **kfp_options: Any,
 ) -> Callable[[Callable[P, R]], Pipeline[P, R]]: ...
 
 
@@ -234,8 +235,10 @@ class If(_Block):
         earlier, own = self._clauses(builder)
         depth = len(builder.stack)
         group = ConditionGroup(
-            name=builder.group_name("condition"), parents=tuple(builder.stack),
-            seq=builder.next_seq(), clauses=tuple([p.negate() for p in earlier] + own),
+            name=builder.group_name("condition"),
+            parents=tuple(builder.stack),
+            seq=builder.next_seq(),
+            clauses=tuple([p.negate() for p in earlier] + own),
         )
         self._open(builder, group)
         self._depth = depth
@@ -245,7 +248,11 @@ class If(_Block):
     def __exit__(self, *exc: object) -> None:
         super().__exit__(*exc)
         closed = isinstance(self, Else)
-        self._builder.chains[self._depth] = (len(self._builder.tasks) + len(self._builder.groups), self._chain, closed)
+        self._builder.chains[self._depth] = (
+            len(self._builder.tasks) + len(self._builder.groups),
+            self._chain,
+            closed,
+        )
 
 
 Condition = If  # KFP's deprecated alias
@@ -255,7 +262,9 @@ class Elif(If):
     """`with dsl.Elif(...)`: right after an If/Elif block; runs when none before it did."""
 
     def _clauses(self, builder: Builder) -> tuple[list[Predicate], list[Predicate]]:
-        return _previous_chain(builder, type(self).__name__), [_as_predicate(self.condition, "dsl.Elif")]
+        return _previous_chain(builder, type(self).__name__), [
+            _as_predicate(self.condition, "dsl.Elif")
+        ]
 
 
 class Else(If):
@@ -309,7 +318,9 @@ class ParallelFor(_Block):
             items = items.output
         if isinstance(items, Channel):
             if items.is_artifact:
-                raise TracingError(f"dsl.ParallelFor over {items!r}: loop over a list parameter, not an artifact")
+                raise TracingError(
+                    f"dsl.ParallelFor over {items!r}: loop over a list parameter, not an artifact"
+                )
             if items.type.removeprefix("optional_") not in ("list", "any"):
                 raise TracingError(
                     f"dsl.ParallelFor over {items!r} at {user_line()}: it is a {items.type}, "
@@ -322,11 +333,19 @@ class ParallelFor(_Block):
             )
         else:
             items = list(items)
-        if self.parallelism is not None and (not isinstance(self.parallelism, int) or self.parallelism < 1):
-            raise TracingError(f"dsl.ParallelFor: parallelism must be a positive int, got {self.parallelism!r}")
+        if self.parallelism is not None and (
+            not isinstance(self.parallelism, int) or self.parallelism < 1
+        ):
+            raise TracingError(
+                f"dsl.ParallelFor: parallelism must be a positive int, got {self.parallelism!r}"
+            )
         group = LoopGroup(
-            name=builder.group_name("for-loop"), parents=tuple(builder.stack), seq=builder.next_seq(),
-            is_dag=True, items=items, parallelism=self.parallelism,
+            name=builder.group_name("for-loop"),
+            parents=tuple(builder.stack),
+            seq=builder.next_seq(),
+            is_dag=True,
+            items=items,
+            parallelism=self.parallelism,
         )
         group.item = LoopItem(group)
         self._open(builder, group)
@@ -353,11 +372,18 @@ class ExitHandler(_Block):
             raise TracingError(
                 f"dsl.ExitHandler: exit task {task.name!r} must not depend on other tasks"
             )
-        if len(task.groups) != len(builder.stack) or any(a is not b for a, b in zip(task.groups, builder.stack)):
-            raise TracingError(f"dsl.ExitHandler: exit task {task.name!r} must be created at the same level")
+        if len(task.groups) != len(builder.stack) or any(
+            a is not b for a, b in zip(task.groups, builder.stack)
+        ):
+            raise TracingError(
+                f"dsl.ExitHandler: exit task {task.name!r} must be created at the same level"
+            )
         group = ExitGroup(
-            name=builder.group_name("exit-handler"), parents=tuple(builder.stack),
-            seq=builder.next_seq(), is_dag=True, exit_task=task,
+            name=builder.group_name("exit-handler"),
+            parents=tuple(builder.stack),
+            seq=builder.next_seq(),
+            is_dag=True,
+            exit_task=task,
         )
         self._open(builder, group)
         return self

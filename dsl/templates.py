@@ -15,11 +15,15 @@ from pathlib import Path
 from typing import Any
 
 from dsl._bootstrap import ART_IN, ART_OUT, PARAM_OUT
+from dsl._wire import (
+    ACCELERATOR_ANNOTATION,
+    CACHE_ANNOTATION,
+    SIGNATURE_ANNOTATION,
+    encode_constant,
+)
 from dsl.component import BaseComponent, ContainerComponent, ImporterComponent, PythonComponent
 from engine import spec as s
 
-SIGNATURE_ANNOTATION = "kubepipe.io/signature"
-CACHE_ANNOTATION = "kubepipe.io/cache"
 _MKDIRS = 'mkdir -p %s %s && exec "$0" "$@"' % (PARAM_OUT.rstrip("/"), ART_OUT.rstrip("/"))
 _IMPORT = """\
 import json, os, shutil, sys
@@ -55,13 +59,9 @@ def bootstrap_source() -> str:
 _ONE_LINE_DOC = re.compile(r'^\s*"""[^"]*"""\s*$')
 
 
-def _encode_default(value: Any, type_name: str) -> str:
-    if isinstance(value, str) and type_name in ("str", "optional_str"):
-        return value
-    return json.dumps(value, ensure_ascii=False)
-
-
-def component_template(name: str, comp: BaseComponent[Any, Any], options: dict[str, Any]) -> s.Template:
+def component_template(
+    name: str, comp: BaseComponent[Any, Any], options: dict[str, Any]
+) -> s.Template:
     """The Argo template for `comp`, specialised by a task's options (retry, resources, ...)."""
     sig = comp.signature
     params: list[s.Parameter] = []
@@ -70,7 +70,7 @@ def component_template(name: str, comp: BaseComponent[Any, Any], options: dict[s
     out_artifacts: list[s.Artifact] = []
     for d in sig.inputs:
         if d.kind in ("parameter", "final_status"):
-            default = _encode_default(d.default, d.type) if d.has_default else None
+            default = encode_constant(d.default, d.type) if d.has_default else None
             params.append(s.Parameter(name=d.name, default=default))
         elif d.kind in ("input_artifact", "input_path"):
             artifacts.append(s.Artifact(name=d.name, path=ART_IN + d.name))
@@ -80,15 +80,22 @@ def component_template(name: str, comp: BaseComponent[Any, Any], options: dict[s
             out_params.append(_file_param(d.name))
         else:  # output_artifact, output_path of an artifact
             out_artifacts.append(s.Artifact(name=d.name, path=ART_OUT + d.name))
-            if isinstance(comp, (PythonComponent, ImporterComponent)) and d.kind == "output_artifact":
+            if (
+                isinstance(comp, (PythonComponent, ImporterComponent))
+                and d.kind == "output_artifact"
+            ):
                 out_params.append(_file_param(d.name + "-metadata"))
     out_params = [_file_param(r.name) for r in sig.returns] + out_params
     container = _container(comp, params)
-    annotations = {SIGNATURE_ANNOTATION: json.dumps(_signature_json(comp), sort_keys=True, separators=(",", ":"))}
+    annotations = {
+        SIGNATURE_ANNOTATION: json.dumps(
+            _signature_json(comp), sort_keys=True, separators=(",", ":")
+        )
+    }
     if "caching" in options:
         annotations[CACHE_ANNOTATION] = "true" if options["caching"] else "false"
     if options.get("accelerator"):
-        annotations["kubepipe.io/accelerator-type"] = options["accelerator"]
+        annotations[ACCELERATOR_ANNOTATION] = options["accelerator"]
     resources: dict[str, Any] = {}
     if options.get("limits"):
         resources["limits"] = dict(sorted(options["limits"].items()))
@@ -122,8 +129,13 @@ def _container(comp: BaseComponent[Any, Any], params: list[s.Parameter]) -> s.Co
         io = {k: v for k, v in io.items() if v is not None}
         return s.Container(
             image=comp.base_image,
-            command=["python3", "-c", bootstrap_source(), comp.source,
-                     json.dumps(io, sort_keys=True, ensure_ascii=False)],
+            command=[
+                "python3",
+                "-c",
+                bootstrap_source(),
+                comp.source,
+                json.dumps(io, sort_keys=True, ensure_ascii=False),
+            ],
             args=[f"{p.name}={{{{inputs.parameters.{p.name}}}}}" for p in params],
         )
     if isinstance(comp, ContainerComponent):
@@ -138,7 +150,12 @@ def _container(comp: BaseComponent[Any, Any], params: list[s.Parameter]) -> s.Co
         return s.Container(
             image="python:3.11",
             command=["python3", "-c", _IMPORT],
-            args=["{{inputs.parameters.artifact_uri}}", ART_OUT + "artifact", PARAM_OUT.rstrip("/"), meta],
+            args=[
+                "{{inputs.parameters.artifact_uri}}",
+                ART_OUT + "artifact",
+                PARAM_OUT.rstrip("/"),
+                meta,
+            ],
         )
     raise AssertionError(f"no template for {type(comp).__name__}")
 
@@ -153,7 +170,9 @@ def _retry(retry: dict[str, Any] | None) -> s.RetryStrategy | None:
             factor=None if retry.get("factor") is None else json.dumps(retry["factor"]),
             max_duration=retry.get("max_duration"),
         )
-    return s.RetryStrategy(limit=str(retry["limit"]), retry_policy=s.RetryPolicy.ALWAYS, backoff=backoff)
+    return s.RetryStrategy(
+        limit=str(retry["limit"]), retry_policy=s.RetryPolicy.ALWAYS, backoff=backoff
+    )
 
 
 def _signature_json(comp: BaseComponent[Any, Any]) -> dict[str, Any]:

@@ -51,9 +51,9 @@ def compiled_text(pipeline: Any) -> str:
 
 
 def _same_pruned(a: Any, b: Any) -> bool:
-    from dsl.compiler import _prune
+    from dsl._yaml import prune
 
-    return _prune(a) == _prune(b)
+    return prune(a) == prune(b)
 
 
 def run_pipeline(pipeline: Any, tmp: Path, parameters: dict[str, Any] | None = None) -> Ran:
@@ -64,7 +64,10 @@ def run_pipeline(pipeline: Any, tmp: Path, parameters: dict[str, Any] | None = N
     metadata = MetadataStore(f"sqlite:///{tmp / 'kp.db'}")
     runner = LocalRunner(LocalRunnerSettings())
     engine = Engine(
-        metadata, LocalArtifactStore(tmp / "artifacts"), runner, work_root=tmp / "work",
+        metadata,
+        LocalArtifactStore(tmp / "artifacts"),
+        runner,
+        work_root=tmp / "work",
         poll_interval=0.01,
     )
     params = {k: v if isinstance(v, str) else json.dumps(v) for k, v in (parameters or {}).items()}

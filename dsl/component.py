@@ -195,9 +195,28 @@ class PythonComponent(BaseComponent[P, R]):
     ) -> None:
         super().__init__(func, infer_io(func, "component"))
         self.base_image = base_image or DEFAULT_IMAGE
-        self.packages_to_install = list(packages_to_install or [])
-        self.pip_index_urls = list(pip_index_urls or [])
+        self.packages_to_install = _string_list(func, "packages_to_install", packages_to_install)
+        self.pip_index_urls = _string_list(func, "pip_index_urls", pip_index_urls)
         self.source = function_source(func)
+
+
+def definition_site(func: Callable[..., Any]) -> str:
+    """`file:line` of a decorated function, for messages about its decorator's arguments."""
+    code = getattr(func, "__code__", None)
+    return f"{code.co_filename}:{code.co_firstlineno}" if code is not None else "<unknown>"
+
+
+def _string_list(func: Callable[..., Any], option: str, value: Any) -> list[str]:
+    """A decorator option that must be a list of strings; a lone string would be split into letters."""
+    if value is None:
+        return []
+    if isinstance(value, str) or not all(isinstance(v, str) for v in value):
+        example = [value] if isinstance(value, str) else ["name==1.0"]
+        raise DefinitionError(
+            f"component {func.__name__!r} ({definition_site(func)}), {option}: must be a list of "
+            f"strings, got {value!r}; write {option}={example!r}"
+        )
+    return list(value)
 
 
 def function_source(func: Callable[..., Any]) -> str:

@@ -32,7 +32,9 @@ def two() -> None:
 
 
 def test_missing_annotation() -> None:
-    with pytest.raises(DefinitionError, match=r"component 'f', parameter 'x': missing type annotation.*`x: int`"):
+    with pytest.raises(
+        DefinitionError, match=r"component 'f', parameter 'x': missing type annotation.*`x: int`"
+    ):
 
         @dsl.component
         def f(x) -> int:  # type: ignore[no-untyped-def]
@@ -40,7 +42,9 @@ def test_missing_annotation() -> None:
 
 
 def test_unsupported_type() -> None:
-    with pytest.raises(DefinitionError, match=r"component 'f', parameter 'x': unsupported type set"):
+    with pytest.raises(
+        DefinitionError, match=r"component 'f', parameter 'x': unsupported type set"
+    ):
 
         @dsl.component
         def f(x: set) -> None:
@@ -48,7 +52,9 @@ def test_unsupported_type() -> None:
 
 
 def test_unsupported_return_type() -> None:
-    with pytest.raises(DefinitionError, match=r"component 'f', return value: unsupported type bytes"):
+    with pytest.raises(
+        DefinitionError, match=r"component 'f', return value: unsupported type bytes"
+    ):
 
         @dsl.component
         def f() -> bytes:
@@ -72,7 +78,9 @@ def test_default_of_the_wrong_type() -> None:
 
 
 def test_artifact_without_direction() -> None:
-    with pytest.raises(DefinitionError, match=r"write `d: Input\[Dataset\]` or `d: Output\[Dataset\]`"):
+    with pytest.raises(
+        DefinitionError, match=r"write `d: Input\[Dataset\]` or `d: Output\[Dataset\]`"
+    ):
 
         @dsl.component
         def f(d: Dataset) -> None:
@@ -80,7 +88,9 @@ def test_artifact_without_direction() -> None:
 
 
 def test_output_of_a_non_artifact() -> None:
-    with pytest.raises(DefinitionError, match=r"parameter 'x': Output\[int\] needs an artifact class"):
+    with pytest.raises(
+        DefinitionError, match=r"parameter 'x': Output\[int\] needs an artifact class"
+    ):
 
         @dsl.component
         def f(x: Output[int]) -> None:
@@ -96,7 +106,9 @@ def test_var_args() -> None:
 
 
 def test_pipeline_artifact_parameter() -> None:
-    with pytest.raises(DefinitionError, match=r"pipeline 'p', parameter 'd': pipeline inputs are parameters"):
+    with pytest.raises(
+        DefinitionError, match=r"pipeline 'p', parameter 'd': pipeline inputs are parameters"
+    ):
 
         @dsl.pipeline
         def p(d: Input[Dataset]) -> None:
@@ -118,7 +130,9 @@ def test_dataset_where_an_int_is_expected() -> None:
 
 
 def test_constant_of_the_wrong_type() -> None:
-    with pytest.raises(TracingError, match=r"argument 'n': passing str 'three' where a int is expected"):
+    with pytest.raises(
+        TracingError, match=r"argument 'n': passing str 'three' where a int is expected"
+    ):
 
         @dsl.pipeline
         def p() -> None:
@@ -153,7 +167,9 @@ def test_output_used_outside_its_parallel_for() -> None:
 
 
 def test_output_used_outside_its_condition() -> None:
-    with pytest.raises(TracingError, match=r"produced inside the condition 'condition-1' and used outside"):
+    with pytest.raises(
+        TracingError, match=r"produced inside the condition 'condition-1' and used outside"
+    ):
 
         @dsl.pipeline
         def p(x: int = 1) -> None:
@@ -163,7 +179,10 @@ def test_output_used_outside_its_condition() -> None:
 
 
 def test_cycle_made_with_after() -> None:
-    with pytest.raises(TracingError, match=r"\.after\(\) makes a cycle: .*use-int .*test_dsl_errors.py:\d+.* -> use-int-2"):
+    with pytest.raises(
+        TracingError,
+        match=r"\.after\(\) makes a cycle: .*use-int .*test_dsl_errors.py:\d+.* -> use-int-2",
+    ):
 
         @dsl.pipeline
         def p() -> None:
@@ -182,7 +201,9 @@ def test_python_if_on_an_output() -> None:
 
 
 def test_output_of_a_task_without_one_output() -> None:
-    with pytest.raises(TracingError, match=r"task 'two' .*\.output needs exactly one output, 'two' has none"):
+    with pytest.raises(
+        TracingError, match=r"task 'two' .*\.output needs exactly one output, 'two' has none"
+    ):
 
         @dsl.pipeline
         def p() -> None:
@@ -190,7 +211,9 @@ def test_output_of_a_task_without_one_output() -> None:
 
 
 def test_unknown_output_name() -> None:
-    with pytest.raises(TracingError, match=r"task 'use-int' has no output 'nope' \(its outputs: 'Output'\)"):
+    with pytest.raises(
+        TracingError, match=r"task 'use-int' has no output 'nope' \(its outputs: 'Output'\)"
+    ):
 
         @dsl.pipeline
         def p() -> None:
@@ -216,7 +239,9 @@ def test_parallel_for_over_a_non_list() -> None:
 
 
 def test_collected_inside_its_loop() -> None:
-    with pytest.raises(TracingError, match=r"dsl.Collected\(.*\) is used inside its own dsl.ParallelFor"):
+    with pytest.raises(
+        TracingError, match=r"dsl.Collected\(.*\) is used inside its own dsl.ParallelFor"
+    ):
 
         @dsl.pipeline
         def p() -> None:
@@ -238,7 +263,9 @@ def test_pipeline_outside_a_pipeline_and_component_directly() -> None:
     def p() -> None:
         use_int(n=1)
 
-    with pytest.raises(TracingError, match=r"cannot be called outside another pipeline; compile it"):
+    with pytest.raises(
+        TracingError, match=r"cannot be called outside another pipeline; compile it"
+    ):
         p()
 
 
@@ -250,3 +277,15 @@ def test_returning_from_inside_a_loop() -> None:
             with dsl.ParallelFor([1]) as n:
                 t = use_int(n=n)
             return t.output
+
+
+def test_packages_to_install_as_a_string() -> None:
+    with pytest.raises(
+        DefinitionError,
+        match=r"component 'f' \(.*test_dsl_errors.py:\d+\), packages_to_install: must be a list "
+        r"of strings, got 'numpy'; write packages_to_install=\['numpy'\]",
+    ):
+
+        @dsl.component(packages_to_install="numpy")  # type: ignore[arg-type]
+        def f() -> None:
+            return None

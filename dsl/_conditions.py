@@ -1,7 +1,10 @@
 """`dsl.If`/`Elif`/`Else` as Argo `when` text: the clauses of every condition group a task is in.
 
-Argo substitutes `{{...}}` first and hands the text to govaluate. Numbers compare as numbers;
-everything else compares as quoted strings.
+Argo substitutes `{{...}}` first and hands the text to govaluate. Numbers and booleans are
+written for govaluate directly (their text never holds a quote). Any other comparison is an
+expression tag, `{{=inputs.parameters["mode"] == "it's"}}`: the value is read as a variable, not
+pasted between quotes, so a value or constant holding `'`, `"` or `\\` cannot end the string
+early; govaluate then only sees `true` or `false`.
 """
 
 from __future__ import annotations
@@ -10,7 +13,7 @@ from collections.abc import Callable
 from typing import Any
 
 from dsl._graph import Channel, ConditionGroup, Group, Predicate
-from dsl._wire import encode_constant
+from dsl._wire import encode_constant, expression_ref, expression_string
 
 Resolve = Callable[[Channel], str]
 
@@ -31,22 +34,40 @@ def when_text(level: Any, groups: tuple[Group, ...], resolve: Resolve, is_root: 
 
 
 def predicate_text(p: Predicate, resolve: Resolve) -> str:
-    """One comparison in govaluate syntax, negated for the branches after it."""
-    numeric = any(
-        isinstance(v, (int, float)) and not isinstance(v, bool) for v in (p.left, p.right)
-    ) or any(
-        isinstance(v, Channel) and v.type.removeprefix("optional_") in ("int", "float")
-        for v in (p.left, p.right)
-    )
-
-    def side(v: Any) -> str:
-        if isinstance(v, Channel):
-            text = resolve(v)
-        elif isinstance(v, bool):
-            text = "true" if v else "false"
-        else:
-            text = encode_constant(v)
-        return text if numeric else "'%s'" % text
-
-    text = f"{side(p.left)} {p.op} {side(p.right)}"
+    """One comparison for govaluate, negated for the branches after it."""
+    kinds = {_kind(v) for v in (p.left, p.right)}
+    if kinds & {"int", "float"}:
+        text = f"{_plain(p.left, resolve)} {p.op} {_plain(p.right, resolve)}"
+    elif kinds == {"bool"}:
+        text = f"'{_plain(p.left, resolve)}' {p.op} '{_plain(p.right, resolve)}'"
+    else:
+        text = "{{=%s %s %s}}" % (_operand(p.left, resolve), p.op, _operand(p.right, resolve))
     return f"!({text})" if p.negated else f"({text})"
+
+
+def _kind(value: Any) -> str:
+    if isinstance(value, Channel):
+        return value.type.removeprefix("optional_")
+    if isinstance(value, bool):
+        return "bool"
+    if isinstance(value, (int, float)):
+        return "float"
+    return "str"
+
+
+def _plain(value: Any, resolve: Resolve) -> str:
+    """A number or boolean as govaluate reads it (no quote can occur in its text)."""
+    if isinstance(value, Channel):
+        return resolve(value)
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return encode_constant(value)
+
+
+def _operand(value: Any, resolve: Resolve) -> str:
+    """One side of a string comparison as an expr operand: a variable or a string literal."""
+    if isinstance(value, Channel):
+        return expression_ref(resolve(value))
+    if isinstance(value, bool):
+        return expression_string("true" if value else "false")
+    return expression_string(encode_constant(value))

@@ -28,3 +28,20 @@ def encode_constant(value: Any, type_name: str = "any") -> str:
     if isinstance(value, str) and type_name in _TEXT_TYPES:
         return value
     return json.dumps(value, ensure_ascii=False)
+
+
+def expression_ref(placeholder: str) -> str:
+    """`{{tasks.a-b.outputs.parameters.x}}` as an expr operand: `tasks["a-b"]["outputs"]...`.
+
+    Argo's `{{= ...}}` and `valueFrom.expression` read the same variables as plain tags, but
+    names with `-` must be indexed, so every part after the first is.
+    """
+    inner = placeholder.strip()
+    assert inner.startswith("{{") and inner.endswith("}}"), placeholder
+    root, *parts = inner[2:-2].strip().split(".")
+    return root + "".join(f"[{json.dumps(p)}]" for p in parts)
+
+
+def expression_string(text: str) -> str:
+    """A string literal for Argo expressions (expr-lang): JSON's escapes are also expr's."""
+    return json.dumps(text, ensure_ascii=False)

@@ -1,0 +1,45 @@
+"""Control flow that needs care in the compiled YAML: quoting in `when`, typed fan-in, OneOf."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from dsl_support import run_pipeline
+
+import dsl
+
+
+@dsl.component
+def echo(text: str) -> str:
+    return text
+
+
+TRICKY = 'it\'s "quoted" \\ back\\slash'
+
+
+def test_string_conditions_with_quotes_and_backslashes(tmp_path: Path) -> None:
+    @dsl.pipeline(name="quotes")
+    def quotes(word: str = TRICKY) -> None:
+        said = echo(text=word)
+        with dsl.If(said.output == TRICKY):
+            echo(text="same").set_display_name("same")
+        with dsl.Else():
+            echo(text="other").set_display_name("other")
+        with dsl.If(word != "it's"):
+            echo(text="differs").set_display_name("differs")
+        with dsl.If(said.output == "it's"):
+            echo(text="prefix").set_display_name("prefix")
+
+    ran = run_pipeline(quotes, tmp_path)
+    assert ran.phase == "Succeeded", ran.run["message"]
+    phases = ran.phases()
+    assert (phases["same"], phases["other"]) == ("Succeeded", "Skipped")
+    assert (phases["differs"], phases["prefix"]) == ("Succeeded", "Skipped")
+    again = run_pipeline(quotes, tmp_path / "again", {"word": "it's"})
+    phases = again.phases()
+    assert (phases["same"], phases["other"], phases["differs"], phases["prefix"]) == (
+        "Skipped",
+        "Succeeded",
+        "Skipped",
+        "Succeeded",
+    )

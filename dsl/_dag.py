@@ -25,7 +25,7 @@ from dsl._graph import (
     kebab,
     unique_name,
 )
-from dsl._wire import encode_constant
+from dsl._wire import encode_constant, expression_ref
 from dsl.component import BaseComponent, ImporterComponent, PythonComponent
 from dsl.pipeline import Pipeline
 from engine import spec as s
@@ -175,6 +175,11 @@ class GraphCompiler:
             expr = self.resolve(ch, level)
             if ch.is_artifact:
                 out_artifacts.append(artifact_from(name, expr))
+            elif isinstance(level, LoopGroup) and ch.type == "str":
+                # Argo's fan-in decodes each iteration's value when it looks like JSON, so "1"
+                # would arrive as 1; JSON-encoding the string keeps it a string.
+                value_from = s.ValueFrom(expression=f"toJson({expression_ref(expr)})")
+                out_params.append(s.Parameter(name=name, value_from=value_from))
             else:
                 out_params.append(s.Parameter(name=name, value_from=s.ValueFrom(parameter=expr)))
         return s.Template(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import List
 
 from dsl_support import run_pipeline
 
@@ -43,3 +44,23 @@ def test_string_conditions_with_quotes_and_backslashes(tmp_path: Path) -> None:
         "Skipped",
         "Succeeded",
     )
+
+
+@dsl.component
+def joined(values: List[str]) -> str:
+    assert all(isinstance(v, str) for v in values), values
+    return "|".join(values)
+
+
+def test_collected_strings_stay_strings(tmp_path: Path) -> None:
+    """Every value looks like JSON, so Argo's fan-in would decode each of them."""
+
+    @dsl.pipeline(name="collected-strings")
+    def collected_strings() -> str:
+        with dsl.ParallelFor(["1", "2.0", "true", "null", '"q"']) as word:
+            said = echo(text=word)
+        return joined(values=dsl.Collected(said.output)).output
+
+    ran = run_pipeline(collected_strings, tmp_path)
+    assert ran.phase == "Succeeded", ran.run["message"]
+    assert ran.outputs == {"Output": '1|2.0|true|null|"q"'}

@@ -83,6 +83,7 @@ class NodeType(str, Enum):
     SKIPPED = "Skipped"
     SUSPEND = "Suspend"
     CONTAINER = "Container"
+    TRIAL = "Trial"  # a Katib trial under its Experiment's resource step (kubepipe's own)
 
     def __str__(self) -> str:
         return self.value

@@ -94,6 +94,7 @@ class LocalController(Protocol):
 class ControllerRegistry:
     def __init__(self) -> None:
         self._controllers: dict[tuple[str, str], LocalController] = {}
+        self.load_errors: list[str] = []  # entry-point controllers that failed to load
 
     def register(self, controller: LocalController) -> None:
         self._controllers[(controller.api_version, controller.kind)] = controller
@@ -142,9 +143,10 @@ class ControllerRegistry:
         )  # YAML dates become strings, as in JSON
         controller = self.lookup(str(manifest.get("apiVersion")), str(manifest.get("kind")))
         if controller is None:
+            broken = f" ({'; '.join(self.load_errors)})" if self.load_errors else ""
             raise KubepipeError(
                 f"no local controller for {manifest.get('apiVersion')}/{manifest.get('kind')}; "
-                f"the embedded engine runs: {', '.join(self.kinds()) or 'none'}"
+                f"the embedded engine runs: {', '.join(self.kinds()) or 'none'}{broken}"
             )
         for which, text in (
             ("successCondition", resource.success_condition),
@@ -428,9 +430,24 @@ def name_suffix(seed: str, length: int = 5) -> str:
     return "".join(_NAME_ALPHABET[b % len(_NAME_ALPHABET)] for b in digest[:length])
 
 
+CONTROLLERS_GROUP = "kubepipe.controllers"
+
+
 def default_registry() -> ControllerRegistry:
+    """The built-in controllers plus those other packages register under the
+    `kubepipe.controllers` entry-point group (e.g. components.katib's Experiment), each entry a
+    zero-argument callable returning a LocalController: the engine never imports them by name."""
+    from importlib.metadata import entry_points
+
     from engine.controllers.job import JobController
 
     registry = ControllerRegistry()
     registry.register(JobController())
+    for entry in entry_points(group=CONTROLLERS_GROUP):
+        try:
+            registry.register(entry.load()())
+        except Exception as exc:  # noqa: BLE001 - a broken plugin must not break every run
+            registry.load_errors.append(
+                f"controller {entry.name!r} ({entry.value}) could not be loaded: {exc!r}"
+            )
     return registry

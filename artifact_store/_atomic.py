@@ -2,7 +2,8 @@
 
 A write goes to a temporary file in the destination's own directory (so the final
 ``os.replace`` is a same-filesystem rename, atomic on POSIX), is fsynced, and only
-then renamed over the destination. Temporary names start with ``TEMP_PREFIX`` so that
+then renamed over the destination. Temporary files are opened read-write so that a
+writer may hash what it wrote by reading it back (``_fastcopy``). Temporary names start with ``TEMP_PREFIX`` so that
 listings can ignore them and ``cleanup_temp`` can find what a crashed writer left.
 """
 
@@ -63,7 +64,7 @@ def _create_temp(directory: Path) -> tuple[BinaryIO, Path]:
     for attempt in range(5):
         path = directory / f"{TEMP_PREFIX}{secrets.token_hex(8)}"
         try:
-            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
+            fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o666)
         except FileExistsError:
             continue
         except FileNotFoundError:
@@ -84,7 +85,20 @@ class PendingWrite:
     """
 
     file: BinaryIO
+    durable: bool = True
     stat: os.stat_result | None = None
+    synced: bool = False
+
+    def sync(self) -> None:
+        """Flush now (fsync if the write is durable) instead of when the block exits.
+
+        Lets a writer overlap the flush with other work, such as finishing a digest on
+        another thread; ``atomic_target`` then does not flush a second time.
+        """
+        self.file.flush()
+        if self.durable:
+            os.fsync(self.file.fileno())
+        self.synced = True
 
 
 @contextmanager
@@ -94,13 +108,12 @@ def atomic_target(target: Path, *, durable: bool = True) -> Iterator[PendingWrit
     On any exception the temp file is removed and ``target`` is left as it was.
     """
     handle, temp = _create_temp(target.parent)
-    pending = PendingWrite(handle)
+    pending = PendingWrite(handle, durable)
     try:
         with handle:
             yield pending
-            handle.flush()
-            if durable:
-                os.fsync(handle.fileno())
+            if not pending.synced:
+                pending.sync()
             pending.stat = os.fstat(handle.fileno())
         os.replace(temp, target)
     except BaseException:

@@ -19,10 +19,13 @@ from typing import BinaryIO
 
 from artifact_store._atomic import (
     TEMP_PREFIX,
+    PendingWrite,
+    Written,
     atomic_target,
     copy_hashing,
     is_reserved_name,
 )
+from artifact_store._fastcopy import copy_fd_hashing
 from artifact_store._oserrors import (
     caller_path,
     guarded_reader,
@@ -57,7 +60,7 @@ class LocalArtifactStore:
     """An ``ArtifactStore`` over a directory on the local filesystem.
 
     Writes are atomic (temp file in the target's directory, fsync, ``os.replace``)
-    and hash the bytes as they pass, recording the digest in a sidecar so that
+    and hash the bytes as they are written, recording the digest in a sidecar so that
     ``stat`` and ``list`` never re-read artifacts. Several processes may share one
     root: the worst a crash or a race can leave is a stale digest record, which is
     detected (it names the file's inode, size and mtime) and recomputed once.
@@ -111,15 +114,31 @@ class LocalArtifactStore:
     # -- writes ---------------------------------------------------------------
 
     def put_file(self, key: str, src: Path, *, durable: bool = True) -> ArtifactInfo:
-        """Copy the regular file ``src`` into the store under ``key``."""
+        """Copy the regular file ``src`` into the store under ``key``.
+
+        The kernel copies the bytes and a second thread hashes them, so this runs near
+        the speed of ``cp`` (see ``_fastcopy``). Other readable files (a FIFO, a device)
+        are streamed instead.
+        """
         key = self._checked(key)
         src = Path(src)
         with caller_path(src, "read the upload source", _UPLOAD_FIX):
             source = src.open("rb")  # A directory fails here with IsADirectoryError.
+            regular = stat_mode.S_ISREG(os.fstat(source.fileno()).st_mode)
         with source:
-            return self._publish(
-                key, guarded_reader(source.read, source_stream_error(key)), durable=durable
-            )
+            if not regular:
+                read = guarded_reader(source.read, source_stream_error(key))
+                return self._publish(key, read, durable=durable)
+            uri = self.uri_for(key)
+            with writing_artifact(key, uri):
+                with atomic_target(self._path(key), durable=durable) as pending:
+                    written = copy_fd_hashing(
+                        source.fileno(),
+                        pending.file.fileno(),
+                        read_error=source_stream_error(key),
+                        before_join=pending.sync,
+                    )
+                return self._record(key, uri, written, pending)
 
     def put_stream(self, key: str, stream: BinaryIO) -> ArtifactInfo:
         """Store everything read from ``stream`` under ``key``, 1 MiB at a time."""
@@ -131,8 +150,12 @@ class LocalArtifactStore:
         with writing_artifact(key, uri):
             with atomic_target(self._path(key), durable=durable) as pending:
                 written = copy_hashing(read, pending.file.write)
-            assert pending.stat is not None, "atomic_target publishes only after stat"
-            self._index.write(DigestRecord.for_file(key, written.sha256, pending.stat))
+            return self._record(key, uri, written, pending)
+
+    def _record(self, key: str, uri: str, written: Written, pending: PendingWrite) -> ArtifactInfo:
+        """Write the digest record of a just-published artifact (inside ``writing_artifact``)."""
+        assert pending.stat is not None, "atomic_target publishes only after stat"
+        self._index.write(DigestRecord.for_file(key, written.sha256, pending.stat))
         return ArtifactInfo(uri=uri, key=key, sha256=written.sha256, size=written.size)
 
     # -- reads ----------------------------------------------------------------
@@ -152,11 +175,15 @@ class LocalArtifactStore:
             if expected is None:
                 record = self._index.read(key)
                 expected = record.sha256 if record and record.describes(key, st) else None
-            read = guarded_reader(source.read, stored_read_error(key, uri))
             fix = "pass a file path (not a directory) in a writable directory"
             with caller_path(dest, "write the download target", fix):
                 with atomic_target(dest) as pending:
-                    written = copy_hashing(read, pending.file.write)
+                    written = copy_fd_hashing(
+                        source.fileno(),
+                        pending.file.fileno(),
+                        read_error=stored_read_error(key, uri),
+                        before_join=pending.sync,
+                    )
                     if expected is not None and written.sha256 != expected:
                         raise ArtifactIntegrityError(key, uri, expected, written.sha256)
         return ArtifactInfo(uri=uri, key=key, sha256=written.sha256, size=written.size)

@@ -17,7 +17,7 @@ A KFP v2 pipeline runs after changing `from kfp import dsl` to `import dsl`::
 Errors made while authoring are `dsl.DSLError`s (see `dsl.errors`), raised at decoration time.
 """
 
-from dsl._graph import Collected, PipelineTask
+from dsl._graph import Collected, OneOf, PipelineTask
 from dsl._types import (
     HTML,
     Artifact,
@@ -56,6 +56,7 @@ __all__ = [
     "Markdown",
     "Metrics",
     "Model",
+    "OneOf",
     "Output",
     "OutputPath",
     "ParallelFor",

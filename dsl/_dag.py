@@ -10,6 +10,7 @@ Python parameter name can collide with.
 
 from __future__ import annotations
 
+import json
 from typing import TYPE_CHECKING, Any
 
 from dsl._conditions import when_text
@@ -20,6 +21,7 @@ from dsl._graph import (
     Group,
     LoopGroup,
     LoopItem,
+    OneOf,
     PipelineTask,
     TaskOutput,
     kebab,
@@ -78,6 +80,8 @@ class GraphCompiler:
             return dag_chain(ch.task.groups)
         if isinstance(ch, LoopItem):
             return dag_chain(ch.loop.parents) + [ch.loop]
+        if isinstance(ch, OneOf):
+            return dag_chain(ch.groups)
         return [ROOT]
 
     def parent(self, level: Any) -> Any:
@@ -105,6 +109,8 @@ class GraphCompiler:
             self.resolve(ch, self.parent(level))
             return "{{inputs.%s.%s}}" % (kind, name)
         if index == len(chain) - 1:
+            if isinstance(ch, OneOf):
+                return "{{=%s}}" % self.one_of(ch, level)
             if isinstance(ch, TaskOutput):
                 return "{{tasks.%s.outputs.%s.%s}}" % (self.task_names[id(ch.task)], kind, ch.name)
             return "{{inputs.parameters.%s}}" % self.ref_name(ch)
@@ -113,6 +119,17 @@ class GraphCompiler:
         self.exposed.setdefault(id(child), {})[name] = ch
         self.resolve(ch, child)
         return "{{tasks.%s.outputs.%s.%s}}" % (child.name, kind, name)
+
+    def one_of(self, ch: OneOf, level: Any) -> str:
+        """The expression picking the output of the branch whose task succeeded (the last
+        branch is dsl.Else, so it is the fallback)."""
+        *firsts, last = ch.channels
+        text = expression_ref(self.resolve(last, level))
+        for out in reversed(firsts):
+            status = "tasks[%s].status" % json.dumps(self.task_names[id(out.task)])
+            value = expression_ref(self.resolve(out, level))
+            text = f'{status} == "Succeeded" ? {value} : {text}'
+        return text
 
     def element_at(self, level: Any, task: PipelineTask) -> Any:
         """The task itself or the block containing it that sits directly in `level`'s DAG."""
@@ -179,6 +196,9 @@ class GraphCompiler:
                 # Argo's fan-in decodes each iteration's value when it looks like JSON, so "1"
                 # would arrive as 1; JSON-encoding the string keeps it a string.
                 value_from = s.ValueFrom(expression=f"toJson({expression_ref(expr)})")
+                out_params.append(s.Parameter(name=name, value_from=value_from))
+            elif expr.startswith("{{="):
+                value_from = s.ValueFrom(expression=expression_ref(expr))
                 out_params.append(s.Parameter(name=name, value_from=value_from))
             else:
                 out_params.append(s.Parameter(name=name, value_from=s.ValueFrom(parameter=expr)))

@@ -177,10 +177,71 @@ class Collected:
 
 
 def channels_in(value: Any) -> list[Channel]:
-    """The channels an argument reads: itself, or the channel a `Collected` gathers."""
+    """The channels an argument reads: itself, the channel a `Collected` gathers, or every
+    branch output a `OneOf` picks from."""
     if isinstance(value, Collected):
         return [value.channel]
+    if isinstance(value, OneOf):
+        return list(value.channels)
     return [value] if isinstance(value, Channel) else []
+
+
+class OneOf(Channel):
+    """`dsl.OneOf(a.output, b.output)`: the value of whichever If/Elif/Else branch ran.
+
+    Each argument is an output of a task placed directly in one branch of the same chain, one
+    per branch, and the chain ends with `dsl.Else`, so exactly one of them exists at run time.
+    """
+
+    def __init__(self, *outputs: Any) -> None:
+        builder = current_builder()
+        where = f"dsl.OneOf at {user_line()}"
+        if builder is None:
+            raise TracingError(f"{where}: only meaningful inside a @dsl.pipeline body")
+        channels = [o.output if isinstance(o, PipelineTask) else o for o in outputs]
+        if len(channels) < 2:
+            raise TracingError(
+                f"{where}: give the outputs of two or more branches of one dsl.If/Elif/Else"
+            )
+        branches: list[ConditionGroup] = []
+        for c in channels:
+            if not isinstance(c, TaskOutput) or c.is_artifact:
+                raise TracingError(
+                    f"{where}: {c!r} is not a parameter output of a task; pass task.output "
+                    "(artifacts cannot be picked by dsl.OneOf yet)"
+                )
+            branch = c.task.groups[-1] if c.task.groups else None
+            if not isinstance(branch, ConditionGroup):
+                raise TracingError(
+                    f"{where}: {c!r} does not come from a task placed directly in a "
+                    "dsl.If/Elif/Else branch"
+                )
+            if any(b is branch for b in branches):
+                raise TracingError(f"{where}: two outputs come from the branch {branch.name!r}")
+            branches.append(branch)
+        chain = branches[0].branches
+        if any(b.branches is not chain for b in branches):
+            raise TracingError(f"{where}: the outputs come from different dsl.If chains")
+        missing = [b.name for b in chain if not any(b is x for x in branches)]
+        if missing or not chain[-1].is_else:
+            raise TracingError(
+                f"{where}: give one output from every branch of the dsl.If/Elif chain, which "
+                f"must end with dsl.Else, so that one value always exists (missing: "
+                f"{', '.join(missing) or 'a dsl.Else branch'})"
+            )
+        types = sorted({c.type for c in channels})
+        if len(types) > 1:
+            raise TracingError(f"{where}: the outputs have different types ({', '.join(types)})")
+        order = {id(b): i for i, b in enumerate(chain)}
+        pairs = sorted(zip(branches, channels), key=lambda pair: order[id(pair[0])])
+        self.channels: tuple[TaskOutput, ...] = tuple(c for _, c in pairs)  # type: ignore[misc]
+        self.branches = tuple(chain)
+        self.groups = chain[0].parents  # the groups open around the chain
+        self.type = types[0]
+        self.name = builder.unique("oneof")
+
+    def __repr__(self) -> str:
+        return f"dsl.OneOf({', '.join(repr(c) for c in self.channels)})"
 
 
 @dataclass(frozen=True, eq=False)
@@ -220,7 +281,23 @@ class Group:
 
 @dataclass(eq=False)
 class ConditionGroup(Group):
+    """One branch of an If/Elif/Else chain; `branches` is the whole chain, shared by each."""
+
     clauses: tuple[Predicate, ...] = ()
+    branches: list[ConditionGroup] = field(default_factory=list)
+    is_else: bool = False
+
+
+@dataclass(frozen=True)
+class ChainState:
+    """The If/Elif chain that just closed at one nesting depth, for a following Elif/Else.
+
+    `marker` counts the tasks and groups when it closed: anything traced since breaks the chain.
+    """
+
+    marker: int
+    predicates: tuple[Predicate, ...]
+    branches: list[ConditionGroup]
 
 
 @dataclass(eq=False)
@@ -413,8 +490,7 @@ class Builder:
     groups: list[Group] = field(default_factory=list)
     stack: list[Group] = field(default_factory=list)
     names: set[str] = field(default_factory=set)
-    # The If/Elif chain that just closed at each nesting depth, for Elif/Else.
-    chains: dict[int, tuple[int, list[Predicate], bool]] = field(default_factory=dict)
+    chains: dict[int, ChainState] = field(default_factory=dict)  # by nesting depth
     _seq: itertools.count = field(default_factory=itertools.count)  # type: ignore[type-arg]
     _group_ids: itertools.count = field(default_factory=lambda: itertools.count(1))  # type: ignore[type-arg]
 

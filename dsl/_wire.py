@@ -38,6 +38,8 @@ def expression_ref(placeholder: str) -> str:
     """
     inner = placeholder.strip()
     assert inner.startswith("{{") and inner.endswith("}}"), placeholder
+    if inner.startswith("{{="):  # already an expression tag
+        return f"({inner[3:-2].strip()})"
     root, *parts = inner[2:-2].strip().split(".")
     return root + "".join(f"[{json.dumps(p)}]" for p in parts)
 

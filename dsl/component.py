@@ -21,6 +21,7 @@ from dsl._graph import (
     ConditionGroup,
     LoopGroup,
     LoopItem,
+    OneOf,
     PipelineParam,
     PipelineTask,
     TaskOutput,
@@ -114,7 +115,7 @@ def _check_argument(where: str, decl: InputDecl, value: Any, groups: tuple[Any, 
                 f"{at}: dsl.Collected({inner!r}) is used inside its own dsl.ParallelFor; "
                 "use it after the loop"
             )
-        _check_scope(at, inner, groups, skip_loop=value.loop)
+        _check_scope(at, inner, inner.task.groups, groups, skip=value.loop)
         if decl.type.removeprefix("optional_") not in ("list",):
             raise TracingError(f"{at}: dsl.Collected gives a list; annotate the input as List[...]")
         return
@@ -125,7 +126,14 @@ def _check_argument(where: str, decl: InputDecl, value: Any, groups: tuple[Any, 
         )
     if isinstance(value, Channel):
         if isinstance(value, TaskOutput):
-            _check_scope(at, value, groups)
+            _check_scope(at, value, value.task.groups, groups)
+        if isinstance(value, OneOf):
+            if any(g is b for g in groups for b in value.branches):
+                raise TracingError(
+                    f"{at}: {value!r} is used inside a branch it picks from; use it after the "
+                    "dsl.If/Elif/Else"
+                )
+            _check_scope(at, value, value.groups, groups)
         if value.is_artifact != wants_artifact:
             got = f"a {value.type} artifact" if value.is_artifact else f"a {value.type} value"
             need = (
@@ -162,21 +170,26 @@ def _compatible(have: str, want: str) -> bool:
 
 
 def _check_scope(
-    at: str, channel: TaskOutput, groups: tuple[Any, ...], skip_loop: Any = None
+    at: str, channel: Channel, made_in: tuple[Any, ...], groups: tuple[Any, ...], skip: Any = None
 ) -> None:
-    """A task output may only be used where its task surely ran once: not outside its loop/If."""
-    for g in channel.task.groups:
-        if any(g is h for h in groups) or g is skip_loop:
+    """A value may only be used where it surely exists once: not outside its loop or If.
+
+    `made_in` are the groups around the producer, `groups` those around the consumer, `skip`
+    a group the value may leave (the loop a Collected gathers over).
+    """
+    for g in made_in:
+        if any(g is h for h in groups) or g is skip:
             continue
         if isinstance(g, LoopGroup):
             raise TracingError(
                 f"{at}: {channel!r} is produced inside dsl.ParallelFor {g.name!r} and used "
-                f"outside it; wrap it as dsl.Collected({channel.task.name}.output) to get the list"
+                f"outside it; wrap it as dsl.Collected(...) to get the list"
             )
         if isinstance(g, ConditionGroup):
             raise TracingError(
                 f"{at}: {channel!r} is produced inside the condition {g.name!r} and used outside "
-                "it, where the task may not have run; move the consumer into the same dsl.If"
+                "it, where the task may not have run; move the consumer into the same dsl.If, "
+                "or pick the branch that ran with dsl.OneOf(...)"
             )
 
 

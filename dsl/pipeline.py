@@ -13,6 +13,7 @@ from typing import Any, ParamSpec, TypeVar, overload
 
 from dsl._graph import (
     Builder,
+    ChainState,
     Channel,
     Collected,
     ConditionGroup,
@@ -20,6 +21,7 @@ from dsl._graph import (
     Group,
     LoopGroup,
     LoopItem,
+    OneOf,
     PipelineParam,
     PipelineTask,
     Predicate,
@@ -116,14 +118,16 @@ def _pipeline_outputs(fname: str, result: Any, signature: Signature) -> dict[str
     for name, channel in pairs:
         if isinstance(channel, PipelineTask):
             channel = channel.output
-        if not isinstance(channel, TaskOutput):
+        if not isinstance(channel, (TaskOutput, OneOf)):
             raise TracingError(
-                f"pipeline {fname!r}: output {name!r} must be a task output, got {channel!r}"
+                f"pipeline {fname!r}: output {name!r} must be a task output or dsl.OneOf, "
+                f"got {channel!r}"
             )
-        for g in channel.task.groups:
+        made_in = channel.groups if isinstance(channel, OneOf) else channel.task.groups
+        for g in made_in:
             if not isinstance(g, ExitGroup):
                 raise TracingError(
-                    f"pipeline {fname!r}: output {name!r} comes from task {channel.task.name!r} "
+                    f"pipeline {fname!r}: output {name!r} ({channel!r}) is made "
                     f"inside {g.name!r}; pipeline outputs must come from top-level tasks"
                 )
         outputs[name] = channel
@@ -227,19 +231,24 @@ class If(_Block):
         self.condition = condition
         self.name = name
 
-    def _clauses(self, builder: Builder) -> tuple[list[Predicate], list[Predicate]]:
-        return [], [_as_predicate(self.condition, "dsl.If")]
+    def _clauses(self, builder: Builder) -> tuple[ChainState | None, list[Predicate]]:
+        return None, [_as_predicate(self.condition, "dsl.If")]
 
     def __enter__(self) -> If:
         builder = _builder(type(self).__name__)
-        earlier, own = self._clauses(builder)
+        previous, own = self._clauses(builder)
+        earlier = list(previous.predicates) if previous else []
         depth = len(builder.stack)
         group = ConditionGroup(
             name=builder.group_name("condition"),
             parents=tuple(builder.stack),
             seq=builder.next_seq(),
             clauses=tuple([p.negate() for p in earlier] + own),
+            branches=previous.branches if previous else [],
+            is_else=isinstance(self, Else),
         )
+        group.branches.append(group)
+        self._branches = group.branches
         self._open(builder, group)
         self._depth = depth
         self._chain = earlier + own
@@ -247,11 +256,10 @@ class If(_Block):
 
     def __exit__(self, *exc: object) -> None:
         super().__exit__(*exc)
-        closed = isinstance(self, Else)
-        self._builder.chains[self._depth] = (
+        self._builder.chains[self._depth] = ChainState(
             len(self._builder.tasks) + len(self._builder.groups),
-            self._chain,
-            closed,
+            tuple(self._chain),
+            self._branches,
         )
 
 
@@ -261,7 +269,7 @@ Condition = If  # KFP's deprecated alias
 class Elif(If):
     """`with dsl.Elif(...)`: right after an If/Elif block; runs when none before it did."""
 
-    def _clauses(self, builder: Builder) -> tuple[list[Predicate], list[Predicate]]:
+    def _clauses(self, builder: Builder) -> tuple[ChainState | None, list[Predicate]]:
         return _previous_chain(builder, type(self).__name__), [
             _as_predicate(self.condition, "dsl.Elif")
         ]
@@ -273,19 +281,19 @@ class Else(If):
     def __init__(self, name: str | None = None) -> None:
         super().__init__(None, name)
 
-    def _clauses(self, builder: Builder) -> tuple[list[Predicate], list[Predicate]]:
+    def _clauses(self, builder: Builder) -> tuple[ChainState | None, list[Predicate]]:
         return _previous_chain(builder, "Else"), []
 
 
-def _previous_chain(builder: Builder, what: str) -> list[Predicate]:
+def _previous_chain(builder: Builder, what: str) -> ChainState:
     found = builder.chains.get(len(builder.stack))
     marker = len(builder.tasks) + len(builder.groups)
-    if found is None or found[0] != marker or found[2]:
+    if found is None or found.marker != marker or found.branches[-1].is_else:
         raise TracingError(
             f"dsl.{what} at {user_line()} must directly follow a dsl.If or dsl.Elif block "
             "at the same level"
         )
-    return list(found[1])
+    return found
 
 
 def _as_predicate(condition: Any, what: str) -> Predicate:

@@ -64,3 +64,11 @@ def test_collected_strings_stay_strings(tmp_path: Path) -> None:
     ran = run_pipeline(collected_strings, tmp_path)
     assert ran.phase == "Succeeded", ran.run["message"]
     assert ran.outputs == {"Output": '1|2.0|true|null|"q"'}
+
+
+def test_one_of_picks_the_else_branch(tmp_path: Path) -> None:
+    from test_dsl_examples import load
+
+    ran = run_pipeline(load("dsl_one_of").one_of, tmp_path, {"n": 1})
+    assert ran.outputs == {"Output": "small"}, ran.run["message"]
+    assert ran.node("shout")["outputs"]["parameters"]["Output"] == "SMALL!"

@@ -289,3 +289,35 @@ def test_packages_to_install_as_a_string() -> None:
         @dsl.component(packages_to_install="numpy")  # type: ignore[arg-type]
         def f() -> None:
             return None
+
+
+def test_one_of_without_an_else() -> None:
+    with pytest.raises(
+        TracingError,
+        match=r"dsl.OneOf at .*test_dsl_errors.py:\d+: give one output from every branch .* "
+        r"must end with dsl.Else.*\(missing: a dsl.Else branch\)",
+    ):
+
+        @dsl.pipeline
+        def p(x: int = 1) -> int:
+            with dsl.If(x > 1):
+                a = use_int(n=x)
+            with dsl.Elif(x > 0):
+                b = use_int(n=x)
+            return dsl.OneOf(a.output, b.output)
+
+
+def test_one_of_used_inside_its_branch() -> None:
+    with pytest.raises(
+        TracingError,
+        match=r"call of 'use-int' at .*test_dsl_errors.py:\d+, argument 'n': dsl.OneOf\(.*\) is "
+        r"used inside a branch it picks from",
+    ):
+
+        @dsl.pipeline
+        def p(x: int = 1) -> None:
+            with dsl.If(x > 1):
+                a = use_int(n=x)
+            with dsl.Else():
+                b = use_int(n=x)
+                use_int(n=dsl.OneOf(a.output, b.output))

@@ -75,9 +75,17 @@ def _container(ran: Any) -> None:
 
 def _retries(ran: Any) -> None:
     assert ran.phase == "Failed"
-    attempts = [n for n in ran.run["nodes"] if n["templateName"].startswith("flaky") and n["type"] == "Pod"]
+    attempts = [
+        n for n in ran.run["nodes"] if n["templateName"].startswith("flaky") and n["type"] == "Pod"
+    ]
     assert len(attempts) == 3
     assert ran.phases()["quick"] == "Succeeded"
+
+
+def _one_of(ran: Any) -> None:
+    assert ran.phase == "Succeeded"
+    assert ran.outputs == {"Output": "medium"}
+    assert ran.node("shout")["outputs"]["parameters"]["Output"] == "MEDIUM!"
 
 
 CASES = {
@@ -89,6 +97,7 @@ CASES = {
     "dsl_nested": ("nested", _nested),
     "dsl_container": ("container", _container),
     "dsl_retries": ("retries", _retries),
+    "dsl_one_of": ("one_of", _one_of),
 }
 
 

@@ -44,8 +44,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -53,6 +52,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from artifact_store import ArtifactStore, LocalArtifactStore
 from artifact_store.base import CHUNK_SIZE
+from artifact_store.testing import start_moto_server
 
 MIB = 1024 * 1024
 TARGET_RATIO = 0.70
@@ -67,15 +67,6 @@ _UNITS = {
     "g": 1024 * MIB,
     "gib": 1024 * MIB,
 }
-_MOTO_SERVER = """
-import sys
-from moto.server import ThreadedMotoServer
-
-server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-server.start()
-print(server.get_host_and_port()[1], flush=True)
-sys.stdin.read()  # Serve until the benchmark closes our stdin (or dies).
-"""
 
 
 def parse_size(text: str) -> int:
@@ -220,33 +211,6 @@ class PatternReader:
         self._file.close()
 
 
-@contextmanager
-def moto_server() -> Iterator[tuple[int, int]]:
-    """Start moto's S3 server in a child process; yield (port, pid)."""
-    server = subprocess.Popen(
-        [sys.executable, "-c", _MOTO_SERVER],
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.DEVNULL,
-        text=True,
-    )
-    assert server.stdin is not None and server.stdout is not None
-    try:
-        line = server.stdout.readline()
-        if not line.strip().isdigit():
-            raise SystemExit(
-                f"moto's S3 server did not start (printed {line!r}); is moto[server] installed?"
-            )
-        yield int(line), server.pid
-    finally:
-        server.stdin.close()
-        try:
-            server.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            server.kill()
-            server.wait()
-
-
 def store_delete(store: ArtifactStore, key: str) -> Callable[[], None]:
     return lambda: store.delete(key)
 
@@ -357,17 +321,17 @@ def main(argv: list[str] | None = None) -> None:
             from artifact_store.s3 import S3ArtifactStore
 
             print("S3 store (moto server in a child process):")
-            with moto_server() as (port, pid):
+            with start_moto_server() as server:
                 s3 = S3ArtifactStore(
                     "kubepipe-bench",
-                    endpoint=f"127.0.0.1:{port}",
+                    endpoint=server.endpoint,
                     access_key="bench",
                     secret_key="bench-secret",
                     region="us-east-1",
                     part_size=args.part_size,
                 )
                 rows += run_store("s3", s3, src, dest, digest, args)
-                moto_hwm = _status_kib("VmHWM", pid)
+                moto_hwm = _status_kib("VmHWM", server.pid)
             if moto_hwm is not None:
                 print(f"  (the moto server process itself peaked at {moto_hwm / 1024:.0f} MB)")
 

@@ -1,33 +1,27 @@
 """Run the artifact store contract against S3ArtifactStore on a real S3 server, plus S3 faults.
 
-moto's server mode stands in for MinIO: ``ThreadedMotoServer`` is a real S3-compatible HTTP
-server that the tests start on 127.0.0.1 (a free port chosen by the OS), and the store talks
-to it through the ``minio`` client exactly as it would to MinIO. It runs in a child process
-so that the contract's memory checks (``tracemalloc``) measure the store, not the server,
-which keeps whole objects in memory.
+moto's server mode stands in for MinIO: ``artifact_store.testing.start_moto_server`` starts
+moto's S3 server in a child process on 127.0.0.1, and the store talks to it through the
+``minio`` client exactly as it would to MinIO (the child process keeps the server's memory
+out of the contract's ``tracemalloc`` checks).
 
 What moto lacks and how the tests cope:
 - Listing user metadata (MinIO's ``metadata=true`` extension of ListObjectsV2) is ignored,
   so ``list`` falls back to one HEAD per object; ``test_list_falls_back_to_stat...`` checks
   that the fallback is exact, and MinIO takes the cheaper path.
 - ``ThreadedMotoServer.stop()`` keeps its listening socket bound and lets accepted
-  connections finish, so it cannot stand for a crashed server. The fault tests put a small
-  TCP proxy between the store and moto and take *that* down mid-transfer: the listener
-  closes and every open connection is reset, which is what a client sees when MinIO dies.
-  moto keeps its state behind the proxy, so "when the server is back" the test can check
-  that no partial object became visible.
+  connections finish, so it cannot stand for a crashed server. The fault tests put
+  ``artifact_store.testing.FlakyProxy`` between the store and moto and take *that* down
+  mid-transfer: the listener closes and every open connection is reset, which is what a
+  client sees when MinIO dies. moto keeps its state behind the proxy, so "when the server
+  is back" the test can check that no partial object became visible.
 """
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import io
 import os
-import socket
-import subprocess
-import sys
-import threading
 import time
 import uuid
 from collections.abc import Iterator
@@ -46,44 +40,16 @@ from artifact_store import (
 )
 from artifact_store import s3 as s3_module
 from artifact_store.s3 import S3ArtifactStore
+from artifact_store.testing import FlakyProxy, start_moto_server
 
 ACCESS_KEY, SECRET_KEY = "kubepipe-test", "kubepipe-test-secret"
-
-_MOTO_SERVER = """
-import sys
-from moto.server import ThreadedMotoServer
-
-server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-server.start()
-print(server.get_host_and_port()[1], flush=True)
-sys.stdin.read()  # Serve until the test session closes our stdin (or dies).
-"""
 
 
 @pytest.fixture(scope="session")
 def moto_port() -> Iterator[int]:
-    """Start moto's S3 server in a child process on a free port of 127.0.0.1."""
-    server = subprocess.Popen(
-        [sys.executable, "-c", _MOTO_SERVER],
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.DEVNULL,
-        text=True,
-    )
-    assert server.stdout is not None and server.stdin is not None
-    line = server.stdout.readline()
-    if not line.strip().isdigit():
-        server.kill()
-        pytest.fail(f"moto's S3 server did not start (printed {line!r})")
-    try:
-        yield int(line)
-    finally:
-        server.stdin.close()
-        try:
-            server.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            server.kill()
-            server.wait()
+    """moto's S3 server (standing in for MinIO) on a free port of 127.0.0.1, for the session."""
+    with start_moto_server() as server:
+        yield server.port
 
 
 def new_bucket() -> str:
@@ -311,116 +277,6 @@ def test_open_store_configures_s3_from_the_environment(
 
 
 # -- faults: the server goes away ----------------------------------------------------
-
-
-class FlakyProxy:
-    """A TCP proxy in front of the S3 server that can die mid-transfer and come back.
-
-    ``die_after(up=N)`` takes the server down once N more bytes went from the store to the
-    server (``down=N``: from the server to the store): the listening socket closes and
-    every open connection is reset, so requests in flight break and new ones are refused.
-    ``reset_after(down=N)`` only resets the open connections once (a network blip).
-    """
-
-    def __init__(self, upstream_port: int) -> None:
-        self._upstream = ("127.0.0.1", upstream_port)
-        self._lock = threading.Lock()
-        self._conns: set[socket.socket] = set()
-        self._listener: socket.socket | None = None
-        self._budget: dict[str, int] = {}
-        self._action = ""
-        self.port = 0
-        self.connections = 0
-        self.deaths = 0
-        self.start()
-
-    def start(self) -> None:
-        listener = socket.socket()
-        listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        listener.bind(("127.0.0.1", self.port))
-        listener.listen(64)
-        self.port = listener.getsockname()[1]
-        self._listener = listener
-        threading.Thread(target=self._accept, args=(listener,), daemon=True).start()
-
-    def die_after(self, *, up: int | None = None, down: int | None = None) -> None:
-        self._arm("die", up, down)
-
-    def reset_after(self, *, down: int) -> None:
-        self._arm("reset", None, down)
-
-    def blip(self) -> None:
-        """Reset every open connection now; the server stays up."""
-        self._reset_connections()
-
-    def _arm(self, action: str, up: int | None, down: int | None) -> None:
-        with self._lock:
-            self._action = action
-            self._budget = {k: v for k, v in (("up", up), ("down", down)) if v is not None}
-
-    def stop(self) -> None:
-        with self._lock:
-            listener, self._listener = self._listener, None
-            self.deaths += 1
-        if listener is not None:
-            with contextlib.suppress(OSError):
-                listener.shutdown(socket.SHUT_RDWR)  # Wakes accept(); refuses new connections.
-            listener.close()
-        self._reset_connections()
-
-    def _reset_connections(self) -> None:
-        with self._lock:
-            conns, self._conns = list(self._conns), set()
-        for conn in conns:
-            try:
-                conn.setsockopt(
-                    socket.SOL_SOCKET, socket.SO_LINGER, b"\x01\x00\x00\x00\x00\x00\x00\x00"
-                )
-                conn.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
-            conn.close()
-
-    def _accept(self, listener: socket.socket) -> None:
-        while True:
-            try:
-                client, _ = listener.accept()
-            except OSError:
-                return  # Closed by stop().
-            try:
-                server = socket.create_connection(self._upstream)
-            except OSError:
-                client.close()
-                continue
-            with self._lock:
-                self._conns.update((client, server))
-                self.connections += 1
-            threading.Thread(target=self._pump, args=(client, server, "up"), daemon=True).start()
-            threading.Thread(target=self._pump, args=(server, client, "down"), daemon=True).start()
-
-    def _pump(self, src: socket.socket, dst: socket.socket, direction: str) -> None:
-        try:
-            while data := src.recv(65536):
-                dst.sendall(data)
-                if self._spend(direction, len(data)):
-                    return
-            dst.shutdown(socket.SHUT_WR)
-        except OSError:
-            pass
-
-    def _spend(self, direction: str, count: int) -> bool:
-        with self._lock:
-            if direction not in self._budget:
-                return False
-            self._budget[direction] -= count
-            if self._budget[direction] > 0:
-                return False
-            self._budget, action = {}, self._action
-        if action == "die":
-            self.stop()
-        else:
-            self._reset_connections()
-        return True
 
 
 @pytest.fixture

@@ -25,22 +25,44 @@ from components.katib.suggest.space import format_value, from_unit, is_log
 __all__ = ["bayes_suggest"]
 
 
-def _acquisition(settings: BayesSettings, seed: int) -> acquisition.AcquisitionFunction:
+def _acquisition(settings: BayesSettings) -> acquisition.AcquisitionFunction:
     kind = settings.acq_func
     if kind is Acquisition.EI:
-        return acquisition.ExpectedImprovement(xi=0.01, random_state=seed)
+        return _Budgeted.of(acquisition.ExpectedImprovement, xi=0.01)
     if kind is Acquisition.PI:
-        return acquisition.ProbabilityOfImprovement(xi=0.01, random_state=seed)
+        return _Budgeted.of(acquisition.ProbabilityOfImprovement, xi=0.01)
     if kind is Acquisition.LCB:
-        return acquisition.UpperConfidenceBound(kappa=1.96, random_state=seed)
-    return acquisition.GPHedge(
+        return _Budgeted.of(acquisition.UpperConfidenceBound, kappa=1.96)
+    return _Budgeted.of(
+        acquisition.GPHedge,
         [
-            acquisition.ExpectedImprovement(xi=0.01, random_state=seed),
-            acquisition.ProbabilityOfImprovement(xi=0.01, random_state=seed),
-            acquisition.UpperConfidenceBound(kappa=1.96, random_state=seed),
+            _Budgeted.of(acquisition.ExpectedImprovement, xi=0.01),
+            _Budgeted.of(acquisition.ProbabilityOfImprovement, xi=0.01),
+            _Budgeted.of(acquisition.UpperConfidenceBound, kappa=1.96),
         ],
-        random_state=seed,
     )
+
+
+class _Budgeted:
+    """Build an acquisition whose maximisation uses fewer random and L-BFGS-B starts.
+
+    bayes_opt's defaults (10,000 random points, 10 L-BFGS-B starts) cost about two seconds per
+    suggestion; a trial's own run dominates that in practice, but the budget keeps the engine's
+    tick short. The search is still seeded by the optimizer's random_state.
+    """
+
+    N_RANDOM = 1000
+    N_SMART = 2
+
+    @staticmethod
+    def of(kind: type[Any], *args: Any, **kwargs: Any) -> acquisition.AcquisitionFunction:
+        class Budgeted(kind):  # type: ignore[misc, valid-type]
+            def suggest(self, *a: Any, **kw: Any) -> Any:
+                kw["n_random"] = min(kw.get("n_random", _Budgeted.N_RANDOM), _Budgeted.N_RANDOM)
+                kw["n_smart"] = min(kw.get("n_smart", _Budgeted.N_SMART), _Budgeted.N_SMART)
+                return super().suggest(*a, **kw)
+
+        return Budgeted(*args, **kwargs)  # type: ignore[no-any-return]
 
 
 def _to_box(spec: ExperimentSpec, params: Mapping[str, str]) -> dict[str, float]:
@@ -93,7 +115,7 @@ def bayes_suggest(
     optimizer = BayesianOptimization(
         f=None,
         pbounds=bounds,
-        acquisition_function=_acquisition(settings, call % (2**31)),
+        acquisition_function=_acquisition(settings),
         random_state=call % (2**31),
         verbose=0,
         allow_duplicate_points=True,

@@ -62,7 +62,7 @@ BAD = {
 
         add.python_func("one")
         """,
-        'Argument 1 to "add" has incompatible type "str"; expected "int"',
+        'Argument 1 has incompatible type "str"; expected "int"',
     ),
     "packages_as_a_string": (
         """
@@ -72,7 +72,7 @@ BAD = {
         def f() -> None:
             return None
         """,
-        'has incompatible type "str"; expected "list[str] | None"',
+        'No overload variant of "component" matches argument type "str"',
     ),
     "retry_count_as_a_string": (
         """

@@ -18,6 +18,7 @@ Errors made while authoring are `dsl.DSLError`s (see `dsl.errors`), raised at de
 """
 
 from dsl._graph import Collected, OneOf, PipelineTask
+from dsl._placeholders import ConcatPlaceholder, IfPresentPlaceholder
 from dsl._types import (
     HTML,
     Artifact,
@@ -42,6 +43,7 @@ __all__ = [
     "Artifact",
     "ClassificationMetrics",
     "Collected",
+    "ConcatPlaceholder",
     "Condition",
     "ContainerSpec",
     "DSLError",
@@ -51,6 +53,7 @@ __all__ = [
     "Else",
     "ExitHandler",
     "If",
+    "IfPresentPlaceholder",
     "Input",
     "InputPath",
     "Markdown",

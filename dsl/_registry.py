@@ -11,7 +11,7 @@ import json
 from typing import Any
 
 from dsl._graph import PipelineTask, unique_name
-from dsl.component import BaseComponent
+from dsl.component import BaseComponent, ContainerComponent
 from dsl.pipeline import Pipeline
 from dsl.templates import component_template
 from engine import spec as s
@@ -72,4 +72,6 @@ def task_options(task: PipelineTask | None) -> dict[str, Any]:
         "timeout": task.timeout_seconds,
         "accelerator": task.accelerator_type,
     }
+    if isinstance(task.component, ContainerComponent) and task.component.if_present:
+        fields["present"] = task.component.present_inputs(task.arguments)
     return {k: v for k, v in fields.items() if v not in (None, {}, "")}

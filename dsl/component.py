@@ -29,6 +29,7 @@ from dsl._graph import (
     kebab,
     user_line,
 )
+from dsl._placeholders import expand, if_present_inputs
 from dsl._signature import InputDecl, Signature, _fits, infer_io
 from dsl._types import ARTIFACT_CLASSES, Artifact
 from dsl.errors import DefinitionError, TracingError
@@ -333,30 +334,43 @@ class ContainerComponent(BaseComponent[P, R]):
                     f"container component {func.__name__!r}, parameter {decl.name!r}: "
                     "PipelineTaskFinalStatus needs a Python @component"
                 )
-        spec = func(**placeholders)  # type: ignore[arg-type,call-arg]
+        spec: Any = func(**placeholders)  # type: ignore[arg-type,call-arg]
         if not isinstance(spec, ContainerSpec):
             raise DefinitionError(
                 f"container component {func.__name__!r}: must return dsl.ContainerSpec(image, "
                 f"command, args), returned {type(spec).__name__}"
             )
-        self.spec = ContainerSpec(
-            spec.image,
-            [_placeholder_text(v) for v in spec.command or []] or None,
-            [_placeholder_text(v) for v in spec.args or []] or None,
-            dict(spec.env),
-        )
+        self.spec: ContainerSpec = spec
+        self.if_present = sorted(set(if_present_inputs((spec.command or []) + (spec.args or []))))
+        for name in self.if_present:
+            asked = signature.input(name)
+            if asked is None or asked.kind != "parameter" or not asked.has_default:
+                raise DefinitionError(
+                    f"container component {func.__name__!r} ({definition_site(func)}), "
+                    f"IfPresentPlaceholder(input_name={name!r}): name an optional input "
+                    f"parameter of the function (one with a default, e.g. `{name}: "
+                    "Optional[str] = None`)"
+                )
+
+    def present_inputs(self, arguments: dict[str, Any]) -> list[str]:
+        """The optional inputs an IfPresentPlaceholder asks about that a task gives a value."""
+        given = []
+        for name in self.if_present:
+            decl = self.signature.input(name)
+            value = arguments.get(name, decl.default if decl is not None else None)
+            if value is not None:
+                given.append(name)
+        return given
+
+    def argv(self, present: list[str]) -> tuple[list[str], list[str]]:
+        """The command and args of a task that passes the optional inputs in `present`."""
+        return expand(self.spec.command or [], present), expand(self.spec.args or [], present)
 
     def run_outside(self, *args: Any, **kwargs: Any) -> Any:
         raise TracingError(
             f"container component {self.name!r} runs only inside a pipeline; call it in a "
             "@dsl.pipeline body (its function only describes the container)"
         )
-
-
-def _placeholder_text(value: Any) -> str:
-    if isinstance(value, Artifact):
-        return value.path
-    return str(value)
 
 
 def container_component(func: Callable[P, R]) -> ContainerComponent[P, R]:

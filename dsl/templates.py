@@ -86,7 +86,7 @@ def component_template(
             ):
                 out_params.append(_file_param(d.name + "-metadata"))
     out_params = [_file_param(r.name) for r in sig.returns] + out_params
-    container = _container(comp, params)
+    container = _container(comp, params, options.get("present", []))
     annotations = {
         SIGNATURE_ANNOTATION: json.dumps(
             _signature_json(comp), sort_keys=True, separators=(",", ":")
@@ -121,7 +121,9 @@ def _file_param(name: str) -> s.Parameter:
     return s.Parameter(name=name, value_from=s.ValueFrom(path=PARAM_OUT + name))
 
 
-def _container(comp: BaseComponent[Any, Any], params: list[s.Parameter]) -> s.Container:
+def _container(
+    comp: BaseComponent[Any, Any], params: list[s.Parameter], present: list[str]
+) -> s.Container:
     if isinstance(comp, PythonComponent):
         io = comp.signature.to_json()
         io["packages"] = comp.packages_to_install or None
@@ -139,12 +141,10 @@ def _container(comp: BaseComponent[Any, Any], params: list[s.Parameter]) -> s.Co
             args=[f"{p.name}={{{{inputs.parameters.{p.name}}}}}" for p in params],
         )
     if isinstance(comp, ContainerComponent):
-        spec = comp.spec
-        has_outputs = bool(comp.signature.outputs)
-        command = list(spec.command or [])
-        if has_outputs and command:
+        command, args = comp.argv(present)
+        if comp.signature.outputs and command:
             command = ["sh", "-c", _MKDIRS] + command
-        return s.Container(image=spec.image, command=command or None, args=spec.args)
+        return s.Container(image=comp.spec.image, command=command or None, args=args or None)
     if isinstance(comp, ImporterComponent):
         meta = json.dumps(comp.metadata, sort_keys=True)
         return s.Container(

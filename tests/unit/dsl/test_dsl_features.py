@@ -66,9 +66,15 @@ def test_task_settings_compile_to_argo_fields() -> None:
         (
             step()
             .set_retry(3, backoff_duration="1s", backoff_factor=2.0, backoff_max_duration="1m")
-            .set_cpu_request("100m").set_cpu_limit("1").set_memory_request("64Mi")
-            .set_memory_limit("1Gi").set_accelerator_type("nvidia.com/gpu").set_accelerator_limit(1)
-            .set_env_variable("A", "b").set_timeout(30).set_caching_options(False)
+            .set_cpu_request("100m")
+            .set_cpu_limit("1")
+            .set_memory_request("64Mi")
+            .set_memory_limit("1Gi")
+            .set_accelerator_type("nvidia.com/gpu")
+            .set_accelerator_limit(1)
+            .set_env_variable("A", "b")
+            .set_timeout(30)
+            .set_caching_options(False)
             .set_display_name("Fancy Step")
         )
         step()
@@ -77,7 +83,8 @@ def test_task_settings_compile_to_argo_fields() -> None:
     templates = {t["name"]: t for t in data["spec"]["templates"]}
     special = templates["step-step"]
     assert special["retryStrategy"] == {
-        "limit": "3", "retryPolicy": "Always",
+        "limit": "3",
+        "retryPolicy": "Always",
         "backoff": {"duration": "1s", "factor": "2.0", "maxDuration": "1m"},
     }
     assert special["activeDeadlineSeconds"] == "30"
@@ -100,7 +107,12 @@ def test_signature_annotation_retypes_values() -> None:
     data = load_yaml(compiled_text(sig))
     template = next(t for t in data["spec"]["templates"] if t["name"] == "count-lines")
     signature = json.loads(template["metadata"]["annotations"]["kubepipe.io/signature"])
-    assert signature["inputs"][1] == {"name": "prefix", "kind": "parameter", "type": "optional_str", "has_default": True}
+    assert signature["inputs"][1] == {
+        "name": "prefix",
+        "kind": "parameter",
+        "type": "optional_str",
+        "has_default": True,
+    }
     assert signature["outputs"] == [{"name": "Output", "kind": "parameter", "type": "str"}]
 
 
@@ -117,10 +129,63 @@ def test_cli_helpers(tmp_path: Path) -> None:
         "import dsl\n@dsl.component\ndef f() -> int:\n    return 1\n"
         "@dsl.pipeline\ndef a():\n    f()\n@dsl.pipeline\ndef b():\n    f()\n"
     )
-    with pytest.raises(PipelineFileError, match=r"name the pipeline as .*:NAME \(pipelines found: a, b\)"):
+    with pytest.raises(
+        PipelineFileError, match=r"name the pipeline as .*:NAME \(pipelines found: a, b\)"
+    ):
         load_pipeline(str(two))
-    with pytest.raises(PipelineFileError, match=r"'double' is a PythonComponent, not a @dsl.pipeline"):
+    with pytest.raises(
+        PipelineFileError, match=r"'double' is a PythonComponent, not a @dsl.pipeline"
+    ):
         load_pipeline(f"{EXAMPLE}:double")
     out = tmp_path / "nested.yaml"
     text = compile_file(f"{EXAMPLE}:nested", out)
     assert out.read_text() == text and "generateName: nested-" in text
+
+
+@dsl.container_component
+def greet(name: str, out: dsl.OutputPath(str), title: str | None = None):  # type: ignore[valid-type]
+    return dsl.ContainerSpec(
+        image="busybox",
+        command=["sh", "-c", 'printf "%s" "$*" > "$0"'],
+        args=[
+            out,
+            dsl.ConcatPlaceholder(["hello-", name]),
+            dsl.IfPresentPlaceholder(
+                input_name="title",
+                then=[dsl.ConcatPlaceholder(["(", title, ")"])],
+                else_=["(nobody)"],
+            ),
+        ],
+    )
+
+
+@dsl.component
+def pair(a: str, b: str) -> str:
+    return f"{a}|{b}"
+
+
+def test_concat_and_if_present_placeholders(tmp_path: Path) -> None:
+    @dsl.pipeline(name="placeholders")
+    def placeholders(who: str = "bob") -> str:
+        titled = greet(name=who, title="dr")
+        plain = greet(name=who)
+        return pair(a=titled.outputs["out"], b=plain.outputs["out"]).output
+
+    ran = run_pipeline(placeholders, tmp_path)
+    assert ran.phase == "Succeeded", ran.run["message"]
+    assert ran.outputs == {"Output": "hello-bob (dr)|hello-bob (nobody)"}
+
+
+def test_if_present_of_a_required_input() -> None:
+    with pytest.raises(
+        dsl.DefinitionError,
+        match=r"container component 'f' \(.*test_dsl_features.py:\d+\), "
+        r"IfPresentPlaceholder\(input_name='name'\): name an optional input parameter",
+    ):
+
+        @dsl.container_component
+        def f(name: str):
+            return dsl.ContainerSpec(
+                image="busybox",
+                command=["echo", dsl.IfPresentPlaceholder(input_name="name", then=[name])],
+            )

@@ -1,0 +1,197 @@
+"""Request and response bodies of the REST API (not tables: see `server.tables`)."""
+
+from __future__ import annotations
+
+from enum import Enum
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from engine.phases import RunPhase
+
+_NAME_PATTERN = r"^[A-Za-z0-9]([-A-Za-z0-9_. ]{0,126}[A-Za-z0-9])?$"
+
+
+class Role(str, Enum):
+    """What a token may do in its namespace."""
+
+    VIEWER = "viewer"  # read
+    EDITOR = "editor"  # read, create, stop, retry, delete
+
+
+class RunSortField(str, Enum):
+    CREATED_AT = "created_at"
+    STARTED_AT = "started_at"
+    FINISHED_AT = "finished_at"
+    NAME = "name"
+    PHASE = "phase"
+
+
+class SortOrder(str, Enum):
+    ASC = "asc"
+    DESC = "desc"
+
+
+class _Body(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class PipelineCreate(_Body):
+    """A pipeline uploaded as JSON instead of multipart: its YAML travels in `pipeline_yaml`."""
+
+    name: str = Field(pattern=_NAME_PATTERN)
+    description: str = Field(default="", max_length=2000)
+    pipeline_yaml: str
+
+
+class PipelineVersionOut(BaseModel):
+    id: str
+    pipeline_id: str
+    name: str
+    description: str
+    created_at: str
+    templates: int
+    entrypoint: str | None
+
+
+class PipelineOut(BaseModel):
+    id: str
+    namespace: str
+    name: str
+    description: str
+    created_at: str
+    default_version_id: str | None
+    versions: int
+
+
+class PipelineList(BaseModel):
+    pipelines: list[PipelineOut]
+
+
+class VersionList(BaseModel):
+    versions: list[PipelineVersionOut]
+
+
+class ExperimentCreate(_Body):
+    name: str = Field(pattern=_NAME_PATTERN)
+    description: str = Field(default="", max_length=2000)
+    namespace: str | None = None  # only the local user (auth off) chooses; tokens have one
+
+
+class ExperimentOut(BaseModel):
+    id: str
+    namespace: str
+    name: str
+    description: str
+    created_at: str
+    runs: int
+
+
+class ExperimentList(BaseModel):
+    experiments: list[ExperimentOut]
+
+
+class RunCreate(_Body):
+    """Start a run from a stored pipeline (its newest version, or the one named) or from YAML
+    given inline; `parameters` set `spec.arguments.parameters` as `kubepipe run -p` does."""
+
+    pipeline_id: str | None = None
+    pipeline_version_id: str | None = None
+    pipeline_yaml: str | None = None
+    parameters: dict[str, str] = {}
+    experiment_id: str | None = None
+    name: str | None = Field(default=None, pattern=r"^[a-z0-9]([-a-z0-9.]{0,50}[a-z0-9])?$")
+    namespace: str | None = None
+
+    @field_validator("parameters")
+    @classmethod
+    def _names(cls, value: dict[str, str]) -> dict[str, str]:
+        for key in value:
+            if not key or len(key) > 200:
+                raise ValueError(f"parameter name {key!r} must be 1-200 characters")
+        return value
+
+
+class RunSummary(BaseModel):
+    id: str
+    name: str
+    namespace: str
+    phase: RunPhase
+    message: str
+    created_at: str | None
+    started_at: str | None
+    finished_at: str | None
+    experiment_id: str | None
+    pipeline_id: str | None
+    pipeline_version_id: str | None
+    retry_of: str | None
+
+
+class RunList(BaseModel):
+    runs: list[RunSummary]
+    total_size: int
+    page: int
+    page_size: int
+    next_page: int | None
+
+
+class RunCreated(BaseModel):
+    id: str
+    name: str
+    namespace: str
+    phase: RunPhase
+    retry_of: str | None = None
+
+
+class ArtifactOut(BaseModel):
+    node_id: str
+    name: str
+    uri: str
+    sha256: str
+    size: int
+    archived: bool
+    created_at: str | None
+    download: str  # the API path that streams it
+
+
+class ArtifactList(BaseModel):
+    artifacts: list[ArtifactOut]
+
+
+class GraphNode(BaseModel):
+    id: str
+    label: str
+    phase: str | None = None
+    type: str | None = None
+    layer: int
+    position: int
+
+
+class Graph(BaseModel):
+    nodes: list[GraphNode]
+    edges: list[tuple[str, str]]
+    layers: int
+
+
+class Whoami(BaseModel):
+    namespace: str | None  # None: the local user, who sees every namespace
+    role: Role
+    auth: bool
+
+
+class Problem(BaseModel):
+    message: str
+    path: str
+    line: int | None
+    column: int | None
+    hint: str
+
+
+def problem_list(items: list[Any]) -> list[dict[str, Any]]:
+    """The engine's `Problem`s as JSON, for a 422 that lists every one with its line."""
+    return [
+        Problem(
+            message=p.message, path=p.path, line=p.line, column=p.column, hint=p.hint
+        ).model_dump()
+        for p in items
+    ]

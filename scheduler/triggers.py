@@ -160,7 +160,7 @@ class CronTrigger(_Window):
 
     kind: Literal["cron"] = "cron"
     expressions: list[str] = Field(min_length=1)
-    _cursors: dict[str, tuple[int, Any]] = PrivateAttr(default_factory=dict)
+    _cursors: dict[str, tuple[int, int, Any]] = PrivateAttr(default_factory=dict)
 
     @field_validator("expressions")
     @classmethod
@@ -171,25 +171,27 @@ class CronTrigger(_Window):
         return f"cron {' | '.join(self.expressions)} ({self.timezone})"
 
     def _next_for(self, expression: str, after: int) -> int | None:
-        # Continuing an iterator is 4x cheaper than building one; the loop asks for the time
-        # after the one it was just given, so keep the iterator for exactly that case.
+        # Building a croniter costs 4x more than advancing one, and the loop mostly asks for the
+        # time after the one it was just given. So each expression keeps (lo, nxt, iterator):
+        # for any `after` in [lo, nxt) the answer is nxt, and after == nxt advances the iterator.
+        zone = self.zone
         cached = self._cursors.get(expression)
-        if cached is not None and cached[0] == after:
-            it = cached[1]
+        if cached is not None and cached[0] <= after < cached[1]:
+            return int(cached[1])
+        if cached is not None and after == cached[1]:
+            it = cached[2]
         else:
             six = len(expression.split(" ")) == 6
-            it = croniter(
-                expression, datetime.fromtimestamp(after, self.zone), second_at_beginning=six
-            )
-        zone = self.zone
+            it = croniter(expression, datetime.fromtimestamp(after, zone), second_at_beginning=six)
         try:
             while True:
                 ts = int(it.get_next(float))
                 if ts > after and not _is_repeat(ts, zone):
                     break
         except CroniterError:
+            self._cursors.pop(expression, None)
             return None
-        self._cursors[expression] = (ts, it)
+        self._cursors[expression] = (after, ts, it)
         return ts
 
     def next_after(self, after: int) -> int | None:
@@ -207,7 +209,7 @@ class CronTrigger(_Window):
             at = min(at, end)
         # croniter's get_prev jumps back cheaply; stepping two matches back and walking forward
         # with next_after keeps the answer on the very sequence next_after produces.
-        anchor = at
+        anchors = []
         for expression in self.expressions:
             six = len(expression.split(" ")) == 6
             try:
@@ -215,9 +217,10 @@ class CronTrigger(_Window):
                     expression, datetime.fromtimestamp(at + 1, self.zone), second_at_beginning=six
                 )
                 it.get_prev(float)
-                anchor = min(anchor, int(it.get_prev(float)) - 1)
+                anchors.append(int(it.get_prev(float)) - 1)
             except CroniterError:
                 continue
+        anchor = max(anchors) if anchors else at
         latest = None
         t = self.next_after(anchor)
         while t is not None and t <= at:

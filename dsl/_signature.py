@@ -277,5 +277,5 @@ def _arg_docs(doc: str) -> dict[str, str]:
             if match:
                 out[match.group(1)] = match.group(3)
             elif not stripped or stripped.endswith(":"):
-                in_args = stripped != "" and False
+                in_args = False  # a blank line or the next section ends Args:
     return out

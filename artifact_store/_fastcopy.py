@@ -61,6 +61,7 @@ class _DestinationHasher:
         self._spans: queue.SimpleQueue[tuple[int, int] | None] = queue.SimpleQueue()
         self._digest = hashlib.sha256()
         self._error: BaseException | None = None
+        self._abandoned = False
         self._thread = threading.Thread(target=self._run, name="kubepipe-hash", daemon=True)
         self._thread.start()
 
@@ -80,6 +81,7 @@ class _DestinationHasher:
 
     def abandon(self) -> None:
         """Stop the thread after a failed copy (its own error, if any, is secondary)."""
+        self._abandoned = True  # Skip what is still queued: nobody wants that digest now.
         self._spans.put(None)
         self._thread.join()
 
@@ -88,8 +90,8 @@ class _DestinationHasher:
         view = memoryview(buffer)
         try:
             while (span := self._spans.get()) is not None:
-                if self._error is not None:
-                    continue  # Drain to the sentinel; the copier will see the error.
+                if self._abandoned:
+                    continue  # Drain to the sentinel without hashing.
                 offset, length = span
                 while length:
                     got = os.preadv(self._fd, [view[: min(length, BUFFER_SIZE)]], offset)

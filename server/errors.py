@@ -82,7 +82,10 @@ _STATUS_ERRORS = {
 
 
 def _field_of(loc: tuple[Any, ...]) -> str:
-    """`("body", "parameters", "x")` -> `parameters.x`: the place a person wrote the value."""
+    """`("body", "parameters", "x")` -> `parameters.x`: the place a person wrote the value;
+    a query parameter, path segment or header is named alone (`("query", "phase", 0)` -> phase)."""
+    if len(loc) > 1 and loc[0] in ("query", "path", "header"):
+        return str(loc[1])
     parts = [str(p) for p in loc if p not in ("body", "query", "path", "header")]
     return ".".join(parts) or (str(loc[0]) if loc else "")
 

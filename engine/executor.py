@@ -438,10 +438,11 @@ class Engine:
         self, state: RunState, operator: Operator, node: NodeRecord, status: StepStatus
     ) -> None:
         template = operator.pod_template(node)
+        lost_logs = None
         try:
             store_logs(state, node, status, self.artifacts)
         except (KubepipeError, ArtifactStoreError, OSError) as exc:
-            node.message = f"could not store logs: {exc}"
+            lost_logs = f"could not store logs: {exc}"
         succeeded = status.outcome is StepOutcome.EXITED and status.exit_code == 0
         outputs, problems = collect_outputs(
             state, node, template, status, self.artifacts, strict=succeeded
@@ -449,6 +450,12 @@ class Engine:
         node.outputs = outputs
         node.exit_code = status.exit_code
         phase, message = phase_for(status, problems)
+        if lost_logs is not None:
+            # As in Argo, where the wait container's failure to archive logs fails the pod: the
+            # step's record is incomplete, so it is an Error (retried by OnError/Always).
+            message = f"{message}; {lost_logs}" if message else lost_logs
+            if phase is NodePhase.SUCCEEDED:
+                phase = NodePhase.ERROR
         for p in template.outputs.parameters:
             if p.global_name and p.name in outputs.get("parameters", {}):
                 operator.publish_global("parameters", p.global_name, outputs["parameters"][p.name])

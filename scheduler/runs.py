@@ -89,8 +89,8 @@ class RunFactory:
             heartbeat_at=None,
         )
 
-    def ensure(self, rec: RecurringRun, scheduled_time: int, now: float) -> str:
-        """Create the fire's run unless it already exists; returns its id either way."""
+    def ensure(self, rec: RecurringRun, scheduled_time: int, now: float) -> tuple[str, bool]:
+        """Create the fire's run unless it already exists: (its id, whether this call made it)."""
         run = self.build(rec, scheduled_time, now)
         try:
             self.metadata.create_run(run)
@@ -99,4 +99,5 @@ class RunFactory:
                 self.metadata.resolve_run(run.id)
             except RunNotFound:
                 raise exc from None  # not our run's key that clashed: let it surface
-        return run.id
+            return run.id, False
+        return run.id, True

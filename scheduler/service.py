@@ -18,6 +18,7 @@ from __future__ import annotations
 import heapq
 import threading
 from collections.abc import Callable
+from dataclasses import replace
 from datetime import datetime, timezone
 
 from engine.errors import RunNotFound
@@ -60,10 +61,15 @@ class Scheduler:
         self.runs = RunFactory(metadata)
         self._heap: list[tuple[float, str]] = []
         self._due: dict[str, float] = {}
+        # Rows as this loop last wrote them: a stale one only costs a failed compare-and-set.
+        self._recs: dict[str, RecurringRun] = {}
+        # Fires whose run exists but whose row still says Pending, flushed once per tick.
+        self._unmarked: dict[str, list[int]] = {}
 
     # -- the heap of due times -----------------------------------------------------------------
     def reload(self) -> None:
         """Read every enabled recurring run's next fire time (at start and after a change)."""
+        self._recs.clear()
         self._due = {rid: float(t) for rid, t in self.store.schedule_index()}
         self._heap = [(t, rid) for rid, t in self._due.items()]
         heapq.heapify(self._heap)
@@ -88,6 +94,7 @@ class Scheduler:
         while True:
             due = self.next_due()
             if due is None or due > now:
+                self.flush()
                 return created
             _, rid = heapq.heappop(self._heap)
             del self._due[rid]
@@ -98,8 +105,9 @@ class Scheduler:
             created += self._process(rid, now)
 
     def _process(self, rid: str, now: float) -> int:
-        for _ in range(5):
-            rec = self.store.find(rid)
+        for attempt in range(5):
+            rec = self._recs.pop(rid, None) if attempt == 0 else None
+            rec = rec or self.store.find(rid)
             if rec is None or not rec.enabled:
                 return 0
             spec = rec.spec
@@ -112,6 +120,7 @@ class Scheduler:
                 batch=self.settings.batch,
             )
             if not decided.start and decided.cursor == rec.cursor:
+                self._recs[rid] = rec
                 self._push(rid, decided.next_fire_time)  # nothing due (another loop was first)
                 return 0
             active: list[str] = []
@@ -144,6 +153,13 @@ class Scheduler:
                 now=self.clock.now(),
             ):
                 continue  # changed under us: read it again
+            started = [rec.last_scheduled_time or 0, *outcome.start]
+            self._recs[rid] = replace(
+                rec,
+                cursor=outcome.cursor,
+                next_fire_time=outcome.next_fire_time,
+                last_scheduled_time=max(started) or None,
+            )
             if outcome.dropped:
                 first, last = outcome.dropped
                 self.log(
@@ -167,10 +183,18 @@ class Scheduler:
 
     def _create(self, rec: RecurringRun, scheduled_time: int) -> None:
         created_at = self.clock.now()
-        run_id = self.runs.ensure(rec, scheduled_time, created_at)
-        self.store.mark_created(rec.id, [scheduled_time])
-        if self.on_fire is not None:
+        run_id, created = self.runs.ensure(rec, scheduled_time, created_at)
+        # Marking the fire Created can wait for the end of the tick: until then it is Pending,
+        # which counts as a running run and which `recover` would complete without a twin.
+        self._unmarked.setdefault(rec.id, []).append(scheduled_time)
+        if created and self.on_fire is not None:
             self.on_fire(rec, scheduled_time, run_id, created_at)
+
+    def flush(self) -> None:
+        """Mark the fires of this tick's new runs Created, in one transaction."""
+        if self._unmarked:
+            self.store.mark_created(self._unmarked)
+            self._unmarked = {}
 
     # -- runs still going ----------------------------------------------------------------------
     def active_runs(self, rec: RecurringRun) -> list[str]:
@@ -200,6 +224,7 @@ class Scheduler:
             if rec is not None:
                 self._create(rec, fire.scheduled_time)
                 count += 1
+        self.flush()
         return count
 
     def apply_history_limits(self) -> int:

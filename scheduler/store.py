@@ -9,7 +9,7 @@ matches no row (and the unique (recurring_id, scheduled_time) index would stop i
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -244,17 +244,17 @@ class RecurringStore:
             return False
         return True
 
-    def mark_created(self, recurring_id: str, scheduled_times: Sequence[int]) -> None:
-        if not scheduled_times:
-            return
+    def mark_created(self, fires: Mapping[str, Sequence[int]]) -> None:
+        """Pending -> Created for {recurring id: scheduled times}, in one transaction."""
         with self._tx() as conn:
-            conn.execute(
-                update(_FR)
-                .where(_FR.c.recurring_id == recurring_id)
-                .where(_FR.c.scheduled_time.in_(scheduled_times))
-                .where(_FR.c.state == FireState.PENDING.value)
-                .values(state=FireState.CREATED.value)
-            )
+            for recurring_id, times in fires.items():
+                conn.execute(
+                    update(_FR)
+                    .where(_FR.c.recurring_id == recurring_id)
+                    .where(_FR.c.scheduled_time.in_(list(times)))
+                    .where(_FR.c.state == FireState.PENDING.value)
+                    .values(state=FireState.CREATED.value)
+                )
 
     def mark_finished(self, recurring_id: str, run_ids: Sequence[str]) -> None:
         if not run_ids:

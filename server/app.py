@@ -20,7 +20,7 @@ from engine.metadata.store import MetadataStore
 from server.auth import Principal, principal
 from server.context import Services
 from server.errors import TooLarge, install_handlers
-from server.routes import experiments, outputs, pipelines, runs
+from server.routes import experiments, outputs, pipelines, recurring, runs
 from server.schemas import Whoami
 from server.settings import ServerSettings
 from server.store import ServerStore
@@ -72,7 +72,7 @@ def create_app(settings: ServerSettings) -> FastAPI:
             return JSONResponse(error.body(), status_code=error.status)
         return await call_next(request)
 
-    for module in (pipelines, experiments, runs, outputs):
+    for module in (pipelines, experiments, runs, outputs, recurring):
         app.include_router(module.router)
 
     @app.get("/api/v1/whoami", response_model=Whoami, tags=["auth"])

@@ -30,6 +30,11 @@ def version_out(v: PipelineVersion) -> PipelineVersionOut:
         created_at=iso(v.created_at) or "",
         templates=len(spec.get("templates") or []),
         entrypoint=spec.get("entrypoint"),
+        parameters={
+            str(p.get("name")): (None if p.get("value") is None else str(p.get("value")))
+            for p in (spec.get("arguments") or {}).get("parameters") or []
+            if isinstance(p, dict) and p.get("name")
+        },
     )
 
 

@@ -52,6 +52,7 @@ class PipelineVersionOut(BaseModel):
     created_at: str
     templates: int
     entrypoint: str | None
+    parameters: dict[str, str | None] = {}  # spec.arguments.parameters and their defaults
 
 
 class PipelineOut(BaseModel):
@@ -195,3 +196,47 @@ def problem_list(items: list[Any]) -> list[dict[str, Any]]:
         ).model_dump()
         for p in items
     ]
+
+
+class ScheduleKind(str, Enum):
+    CRON = "cron"
+    INTERVAL = "interval"
+
+
+class ConcurrencyPolicyIn(str, Enum):
+    """Argo's concurrencyPolicy: while a run is still going, start another, skip, or replace."""
+
+    ALLOW = "Allow"
+    FORBID = "Forbid"
+    REPLACE = "Replace"
+
+
+class RecurringCreate(_Body):
+    """A recurring run of a stored pipeline (newest version, or the one named) or inline YAML,
+    on a cron expression or an interval (`90s`, `15m`, `1h30m`, `1d`)."""
+
+    name: str
+    pipeline_id: str | None = None
+    pipeline_version_id: str | None = None
+    pipeline_yaml: str | None = None
+    parameters: dict[str, str] = {}
+    cron: str | None = None
+    interval: str | None = None
+    timezone: str = "UTC"
+    start_time: str | None = None
+    end_time: str | None = None
+    concurrency_policy: ConcurrencyPolicyIn = ConcurrencyPolicyIn.ALLOW
+    max_concurrency: int | None = None
+    catchup: bool = True
+    enabled: bool = True
+    namespace: str | None = None
+
+
+class FireTimes(BaseModel):
+    schedule: str
+    timezone: str
+    times: list[str]
+
+
+class RecurringList(BaseModel):
+    recurring_runs: list[dict[str, Any]]

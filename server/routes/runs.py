@@ -21,12 +21,12 @@ from server.context import Services, services
 from server.convert import run_summary
 from server.errors import Conflict, Invalid, NotFound
 from server.graph import run_graph
-from server.lookups import visible_experiment, visible_pipeline, visible_run, visible_version
+from server.lookups import visible_experiment, visible_run
 from server.runs_index import RunQuery, list_runs
 from server.schemas import Graph, RunCreate, RunCreated, RunList, RunSortField, SortOrder
+from server.sources import resolve_source
 from server.store import RunLink
 from server.submit import prepare, retry_workflow, submit
-from server.uploads import validate_pipeline
 
 router = APIRouter(prefix="/api/v1/runs", tags=["runs"])
 
@@ -53,47 +53,15 @@ def create_run(
     body: RunCreate, who: Principal = Depends(editor), svc: Services = Depends(services)
 ) -> RunCreated:
     """Queue a run; the engine workers (`kubepipe engine`, `kubepipe up`) execute it."""
-    given = [f for f in ("pipeline_id", "pipeline_version_id", "pipeline_yaml") if getattr(body, f)]
-    if not given:
-        raise Invalid(
-            "say what to run: pipeline_id, pipeline_version_id or pipeline_yaml",
-            field="pipeline_id",
-        )
-    if body.pipeline_yaml is not None and len(given) > 1:
-        raise Invalid(
-            "give pipeline_yaml alone, or a stored pipeline (pipeline_id / pipeline_version_id)",
-            field="pipeline_yaml",
-        )
-    pipeline_id = version_id = None
-    if body.pipeline_yaml is not None:
-        if len(body.pipeline_yaml.encode()) > svc.settings.upload_max_bytes:
-            from server.errors import TooLarge
-
-            raise TooLarge(
-                f"pipeline_yaml is larger than the server's limit of "
-                f"{svc.settings.upload_max_bytes} bytes",
-                field="pipeline_yaml",
-            )
-        manifest = validate_pipeline(
-            body.pipeline_yaml, "pipeline_yaml", svc.settings.yaml_max_nodes, "pipeline_yaml"
-        ).manifest
-        source = "pipeline_yaml"
-        namespace = who.home(body.namespace, svc.settings.default_namespace)
-    else:
-        if body.pipeline_version_id:
-            pipeline, version = visible_version(
-                svc, who, body.pipeline_version_id, body.pipeline_id
-            )
-        else:
-            pipeline = visible_pipeline(svc, who, body.pipeline_id or "")
-            if pipeline.default_version_id is None:
-                raise Conflict("the pipeline has no version to run", field="pipeline_id")
-            _, version = visible_version(svc, who, pipeline.default_version_id, pipeline.id)
-        manifest, source = version.manifest, f"{pipeline.name}@{version.name}"
-        namespace = who.home(body.namespace or pipeline.namespace, pipeline.namespace)
-        if namespace != pipeline.namespace:
-            raise NotFound(f"no pipeline with id {pipeline.id!r}", field="pipeline_id")
-        pipeline_id, version_id = pipeline.id, version.id
+    source = resolve_source(
+        svc,
+        who,
+        pipeline_id=body.pipeline_id,
+        pipeline_version_id=body.pipeline_version_id,
+        pipeline_yaml=body.pipeline_yaml,
+        namespace=body.namespace,
+    )
+    namespace = source.namespace
     if body.experiment_id is not None:
         experiment = visible_experiment(svc, who, body.experiment_id)
         if experiment.namespace != namespace:
@@ -102,9 +70,11 @@ def create_run(
                 f"would be in {namespace!r}",
                 field="experiment_id",
             )
-    workflow = prepare(manifest, body.parameters, namespace, source, name=body.name)
-    run = submit(svc, workflow, source)
-    svc.store.link_run(RunLink(run.id, body.experiment_id, pipeline_id, version_id))
+    workflow = prepare(source.manifest, body.parameters, namespace, source.label, name=body.name)
+    run = submit(svc, workflow, source.label)
+    svc.store.link_run(
+        RunLink(run.id, body.experiment_id, source.pipeline_id, source.pipeline_version_id)
+    )
     return RunCreated(id=run.id, name=run.name, namespace=run.namespace, phase=run.phase)
 
 

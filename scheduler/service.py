@@ -69,8 +69,12 @@ class Scheduler:
     # -- the heap of due times -----------------------------------------------------------------
     def reload(self) -> None:
         """Read every enabled recurring run's next fire time (at start and after a change)."""
-        self._recs.clear()
-        self._due = {rid: float(t) for rid, t in self.store.schedule_index()}
+        self._recs = {rec.id: rec for rec in self.store.enabled()}
+        self._due = {
+            rid: float(rec.next_fire_time)
+            for rid, rec in self._recs.items()
+            if rec.next_fire_time is not None
+        }
         self._heap = [(t, rid) for rid, t in self._due.items()]
         heapq.heapify(self._heap)
 
@@ -94,7 +98,8 @@ class Scheduler:
         while True:
             due = self.next_due()
             if due is None or due > now:
-                self.flush()
+                if due is None or due - now > 30.0 or len(self._unmarked) > 100:
+                    self.flush()
                 return created
             _, rid = heapq.heappop(self._heap)
             del self._due[rid]
@@ -151,8 +156,10 @@ class Scheduler:
                 next_fire_time=outcome.next_fire_time,
                 fires=fires,
                 now=self.clock.now(),
+                marks=self._unmarked,
             ):
                 continue  # changed under us: read it again
+            self._unmarked = {}
             started = [rec.last_scheduled_time or 0, *outcome.start]
             self._recs[rid] = replace(
                 rec,
@@ -184,8 +191,9 @@ class Scheduler:
     def _create(self, rec: RecurringRun, scheduled_time: int) -> None:
         created_at = self.clock.now()
         run_id, created = self.runs.ensure(rec, scheduled_time, created_at)
-        # Marking the fire Created can wait for the end of the tick: until then it is Pending,
-        # which counts as a running run and which `recover` would complete without a twin.
+        # Marking the fire Created can wait (it rides along with the next decision, or is
+        # flushed before a long sleep): until then it is Pending, which counts as a running run
+        # and which `recover` would complete without a twin.
         self._unmarked.setdefault(rec.id, []).append(scheduled_time)
         if created and self.on_fire is not None:
             self.on_fire(rec, scheduled_time, run_id, created_at)
@@ -218,6 +226,7 @@ class Scheduler:
     # -- housekeeping --------------------------------------------------------------------------
     def recover(self) -> int:
         """Create the runs of fires a crashed (or racing) scheduler decided but did not finish."""
+        self.flush()  # this loop's own Pending fires are done: only others' leftovers remain
         count = 0
         for fire in self.store.pending_fires():
             rec = self.store.find(fire.recurring_id)
@@ -232,7 +241,7 @@ class Scheduler:
         if self.delete_run is None:
             return 0
         deleted = 0
-        for rec in self.store.list_all():
+        for rec in self.store.with_history_limits():
             ok_limit, failed_limit = (
                 rec.spec.successful_history_limit,
                 rec.spec.failed_history_limit,
@@ -279,6 +288,7 @@ class Scheduler:
             now = self.clock.now()
             self.tick(now if until is None else min(now, until))
             if until is not None and now >= until:
+                self.flush()
                 return
             now = self.clock.now()
             if now >= next_poll:
@@ -293,6 +303,7 @@ class Scheduler:
                 next_house = now + self.settings.housekeeping_interval
             wake = min(t for t in (self.next_due(), next_poll, next_house, until) if t is not None)
             self.clock.sleep(wake - self.clock.now())
+        self.flush()
 
 
 _PRUNED = "run deleted by the history limit"

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Table, create_engine, delete, event, insert, select, update
+from sqlalchemy import Table, bindparam, create_engine, delete, event, insert, select, update
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import IntegrityError
 
@@ -37,6 +37,28 @@ _TABLES = SchedulerBase.metadata.tables
 _RR: Table = _TABLES[RecurringRunRow.__tablename__]
 _FR: Table = _TABLES[FireRow.__tablename__]
 _CC: Table = _TABLES[ChangeCounterRow.__tablename__]
+
+# Built once: constructing these per fire cost more than executing them.
+_CAS = (
+    update(_RR)
+    .where(_RR.c.id == bindparam("b_id"))
+    .where(_RR.c.cursor == bindparam("b_cursor"))
+    .where(_RR.c.generation == bindparam("b_generation"))
+    .where(_RR.c.enabled.is_(True))
+    .values(
+        cursor=bindparam("cursor"),
+        next_fire_time=bindparam("next_fire_time"),
+        last_scheduled_time=bindparam("last_scheduled_time"),
+    )
+)
+_INSERT_FIRE = insert(_FR)
+_MARK_CREATED = (
+    update(_FR)
+    .where(_FR.c.recurring_id == bindparam("b_rid"))
+    .where(_FR.c.scheduled_time == bindparam("b_time"))
+    .where(_FR.c.state == FireState.PENDING.value)
+    .values(state=FireState.CREATED.value)
+)
 
 # STEPS[n] upgrades the scheduler's tables from version n to n + 1.
 STEPS: dict[int, Step] = {}
@@ -112,6 +134,8 @@ class RecurringStore:
             "last_scheduled_time": None,
             "next_fire_time": spec.trigger.next_after(cursor),
             "generation": 0,
+            "history_limited": spec.successful_history_limit is not None
+            or spec.failed_history_limit is not None,
         }
         try:
             with self._tx() as conn:
@@ -159,6 +183,12 @@ class RecurringStore:
             row = conn.execute(select(_CC.c.counter)).first()
         return int(row[0]) if row else 0
 
+    def enabled(self) -> list[RecurringRun]:
+        """Every enabled recurring run (one query: the loop's view after a start or a change)."""
+        with self._engine.connect() as conn:
+            rows = conn.execute(select(_RR).where(_RR.c.enabled.is_(True))).all()
+        return [self._recurring(r._mapping) for r in rows]
+
     def schedule_index(self) -> list[tuple[str, int]]:
         """(id, next fire time) of every enabled recurring run that will fire again."""
         stmt = (
@@ -187,6 +217,11 @@ class RecurringStore:
         except RecurringRunNotFound:
             return None
 
+    def with_history_limits(self) -> list[RecurringRun]:
+        with self._engine.connect() as conn:
+            rows = conn.execute(select(_RR).where(_RR.c.history_limited.is_(True))).all()
+        return [self._recurring(r._mapping) for r in rows]
+
     def list_all(self) -> list[RecurringRun]:
         with self._engine.connect() as conn:
             rows = conn.execute(select(_RR).order_by(_RR.c.name)).all()
@@ -201,31 +236,34 @@ class RecurringStore:
         next_fire_time: int | None,
         fires: Sequence[NewFire],
         now: float,
+        marks: Mapping[str, Sequence[int]] | None = None,
     ) -> bool:
         """Record the decisions for every time up to `cursor`, if nobody decided first.
 
         False means another scheduler (or a person) changed the recurring run since `rec` was
-        read; nothing was written, and the caller reads it again.
+        read; nothing was written, and the caller reads it again. `marks` (fires whose runs now
+        exist, as for `mark_created`) ride along in the same transaction when it commits.
         """
         started = [f.scheduled_time for f in fires if f.state is FireState.PENDING]
-        values: dict[str, Any] = {"cursor": cursor, "next_fire_time": next_fire_time}
-        if started:
-            values["last_scheduled_time"] = max(started + [rec.last_scheduled_time or 0])
+        last = max(started + [rec.last_scheduled_time or 0]) or None
         try:
             with self._tx() as conn:
                 result = conn.execute(
-                    update(_RR)
-                    .where(_RR.c.id == rec.id)
-                    .where(_RR.c.cursor == rec.cursor)
-                    .where(_RR.c.generation == rec.generation)
-                    .where(_RR.c.enabled.is_(True))
-                    .values(values)
+                    _CAS,
+                    {
+                        "b_id": rec.id,
+                        "b_cursor": rec.cursor,
+                        "b_generation": rec.generation,
+                        "cursor": cursor,
+                        "next_fire_time": next_fire_time,
+                        "last_scheduled_time": last,
+                    },
                 )
                 if result.rowcount != 1:
                     return False
                 if fires:
                     conn.execute(
-                        insert(_FR),
+                        _INSERT_FIRE,
                         [
                             {
                                 "recurring_id": rec.id,
@@ -240,6 +278,8 @@ class RecurringStore:
                             for f in fires
                         ],
                     )
+                if marks:
+                    self._mark(conn, marks)
         except IntegrityError:
             return False
         return True
@@ -247,14 +287,12 @@ class RecurringStore:
     def mark_created(self, fires: Mapping[str, Sequence[int]]) -> None:
         """Pending -> Created for {recurring id: scheduled times}, in one transaction."""
         with self._tx() as conn:
-            for recurring_id, times in fires.items():
-                conn.execute(
-                    update(_FR)
-                    .where(_FR.c.recurring_id == recurring_id)
-                    .where(_FR.c.scheduled_time.in_(list(times)))
-                    .where(_FR.c.state == FireState.PENDING.value)
-                    .values(state=FireState.CREATED.value)
-                )
+            self._mark(conn, fires)
+
+    def _mark(self, conn: Connection, fires: Mapping[str, Sequence[int]]) -> None:
+        rows = [{"b_rid": rid, "b_time": t} for rid, times in fires.items() for t in times]
+        if rows:
+            conn.execute(_MARK_CREATED, rows)
 
     def mark_finished(self, recurring_id: str, run_ids: Sequence[str]) -> None:
         if not run_ids:

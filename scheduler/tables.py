@@ -43,6 +43,8 @@ class RecurringRunRow(SchedulerBase, table=True):
     last_scheduled_time: int | None = Field(default=None, sa_column=Column(BigInteger))
     next_fire_time: int | None = Field(default=None, sa_column=Column(BigInteger, index=True))
     generation: int = 0
+    # Whether the spec sets a history limit: lets the loop find those few without parsing all.
+    history_limited: bool = Field(default=False, index=True)
 
 
 class FireRow(SchedulerBase, table=True):

@@ -8,7 +8,7 @@ without a place is useless in a 300-line manifest.
 from __future__ import annotations
 
 import difflib
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -197,6 +197,16 @@ def load_manifest(path_or_text: str | Path) -> tuple[Manifest, str, Positions]:
         )
     kind = doc.get("kind")
     model = _KINDS.get(str(kind))
+    wrap = None if model is not None else _manifest_plugin(doc)
+    if wrap is not None:
+        # Another package's kind (a Katib Experiment): it becomes the Workflow that runs it, as
+        # `argo submit` of a one-step resource workflow would. The plugin reports its own
+        # problems as a SpecError with lines from `positions`.
+        workflow = wrap(dict(doc), positions, source)
+        try:
+            return Workflow.model_validate(workflow), source, {}
+        except ValidationError as exc:
+            raise SpecError(problems_from_validation(exc, Workflow, {}), source) from None
     if model is None:
         line, column = positions.get(("kind",), (None, None))
         raise SpecError(
@@ -216,6 +226,27 @@ def load_manifest(path_or_text: str | Path) -> tuple[Manifest, str, Positions]:
     except ValidationError as exc:
         raise SpecError(problems_from_validation(exc, model, positions), source) from None
     return manifest, source, positions
+
+
+MANIFEST_PLUGINS = "kubepipe.manifests"
+
+
+def _manifest_plugin(doc: Mapping[str, Any]) -> Callable[..., Any] | None:
+    """The function another package registered for this document's kind, if any.
+
+    Entry points of the `kubepipe.manifests` group are named `Kind.group` as kubectl names
+    resources (`Experiment.kubeflow.org`); each takes (document, positions, source) and returns
+    a Workflow manifest. The engine finds them by name and never imports those packages.
+    """
+    from importlib.metadata import entry_points
+
+    group = str(doc.get("apiVersion") or "").partition("/")[0]
+    name = f"{doc.get('kind')}.{group}"
+    for entry in entry_points(group=MANIFEST_PLUGINS):
+        if entry.name == name:
+            loaded: Callable[..., Any] = entry.load()
+            return loaded
+    return None
 
 
 def as_workflow(manifest: Manifest) -> Workflow:

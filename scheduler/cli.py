@@ -296,9 +296,7 @@ def scheduler_command(once: bool) -> None:
         delete_run=delete,
     )
     if once:
-        service.reload()
-        service.recover()
-        service.tick(time.time())
+        service.run_once(time.time())
         return
 
     def on_signal(signum: int, frame: Any) -> None:

@@ -274,6 +274,15 @@ class Scheduler:
             self.store.mark_pruned(rec.id, doomed, _PRUNED)
         return deleted
 
+    def run_once(self, now: float) -> int:
+        """One pass without sleeping (`kubepipe scheduler --once`): read every schedule,
+        complete leftovers, decide everything due at or before `now`."""
+        self.reload()
+        self.recover()
+        created = self.tick(now)
+        self.flush()
+        return created
+
     # -- the loop ------------------------------------------------------------------------------
     def run(self, *, until: float | None = None, stop: threading.Event | None = None) -> None:
         """Loop until `stop` is set, or (for tests and the benchmark) until the clock passes

@@ -181,6 +181,25 @@ def _shim_module() -> types.ModuleType:
     return shim
 
 
+def _collected_artifacts(name: str, type_name: str, values: dict) -> list:
+    """`Input[List[T]]`: the loop's JSON fan-in of pod names gives the iteration order."""
+    # The input directory holds one entry per producing pod (its key below the loop's prefix).
+    cls = ARTIFACT_CLASSES.get(type_name, Artifact)
+    pods = json.loads(values.get(name + "-pod") or "[]")
+    metas = json.loads(values.get(name + "-metadata") or "[]")
+    if len(metas) != len(pods):
+        raise ValueError("%s: %d artifacts but %d metadata entries" % (name, len(pods), len(metas)))
+    found = []
+    for i, (pod, meta) in enumerate(zip(pods, metas)):
+        if isinstance(meta, str):
+            meta = json.loads(meta or "{}")
+        path = os.path.join(ART_IN + name, pod)
+        if not os.path.exists(path):  # an empty directory stores no object
+            os.makedirs(path, exist_ok=True)
+        found.append(cls(name="%s-%d" % (name, i), uri=path, metadata=meta))
+    return found
+
+
 def _write(path: str, text: str) -> None:
     os.makedirs(os.path.dirname(path), exist_ok=True)
     with open(path, "w", encoding="utf-8") as handle:
@@ -207,7 +226,9 @@ def main(argv: list) -> None:
         if kind == "parameter":
             kwargs[name] = decode(values[name], spec["type"])
         elif kind == "final_status":
-            kwargs[name] = PipelineTaskFinalStatus(values[name], spec.get("group", ""))
+            kwargs[name] = PipelineTaskFinalStatus(values[name], values.get(name + "-task", ""))
+        elif kind == "input_artifact" and spec.get("is_list"):
+            kwargs[name] = _collected_artifacts(name, spec["type"], values)
         elif kind == "input_artifact":
             cls = ARTIFACT_CLASSES.get(spec["type"], Artifact)
             meta = json.loads(values.get(name + "-metadata") or "{}")
@@ -238,6 +259,8 @@ def main(argv: list) -> None:
     for artifact, name in outputs_after:
         meta = json.dumps(artifact.metadata, sort_keys=True)
         _write(PARAM_OUT + name + "-metadata", meta)
+        if name in io.get("collect", ()):
+            _write(PARAM_OUT + name + "-pod", values["@pod"])
         if isinstance(artifact, (Metrics, ClassificationMetrics)) and not os.path.exists(artifact.path):
             _write(artifact.path, meta)
 

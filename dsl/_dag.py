@@ -185,10 +185,10 @@ class GraphCompiler:
             else:
                 params.append(s.Parameter(name=name))
         out_params, out_artifacts = [], []
-        exposed = dict(self.exposed.get(id(level), {}))
+        exposed: dict[str, Channel | Collected] = dict(self.exposed.get(id(level), {}))
         if level is ROOT:
             exposed = dict(self.graph.outputs)
-        for name, ch in exposed.items():
+        for name, ch in self.flatten_outputs(exposed):
             expr = self.resolve(ch, level)
             if ch.is_artifact:
                 out_artifacts.append(artifact_from(name, expr))
@@ -210,6 +210,52 @@ class GraphCompiler:
             parallelism=level.parallelism if isinstance(level, LoopGroup) else None,
         )
 
+    def flatten_outputs(self, exposed: dict[str, Channel | Collected]) -> list[tuple[str, Channel]]:
+        """Outputs as channels: a pipeline's Collected list of parameters is the loop's
+        aggregated output; a Collected list of artifacts is its pods and metadata lists (the
+        artifacts themselves stay under their key prefix, see `collect_prefix`)."""
+        flat: list[tuple[str, Channel]] = []
+        for name, ch in exposed.items():
+            if isinstance(ch, Collected) and ch.is_artifact:
+                producer = ch.channel.task
+                self.collect_prefix(producer, ch.channel.name)
+                flat.append((name + "-pod", producer.pod_channel(ch.channel)))
+                flat.append((name + "-metadata", producer.metadata_channel(ch.channel)))
+            elif isinstance(ch, Collected):
+                flat.append((name, ch.channel))
+            else:
+                flat.append((name, ch))
+        return flat
+
+    def collect_prefix(self, task: PipelineTask, output: str) -> str:
+        """The artifact-store key prefix under which every iteration of `task` stores `output`.
+
+        `{{workflow.uid}}` keeps runs apart; the template and task names keep outputs apart.
+        A nested pipeline called twice shares the prefix: consumers pick their own entries by
+        pod name, so the extra entries are never read as theirs.
+        """
+        prefix = "{{workflow.uid}}/%s/%s/%s" % (self.name, self.task_names[id(task)], output)
+        self.templates.collect_prefixes[(id(task), output)] = prefix
+        return prefix
+
+    def collected_source(self, value: Any) -> tuple[str, TaskOutput, TaskOutput]:
+        """(key prefix, pods channel, metadata channel) of an `Input[List[...]]` argument: a
+        Collected artifact of this graph or the Collected output of a nested pipeline task."""
+        if isinstance(value, Collected):
+            producer = value.channel.task
+            return (
+                self.collect_prefix(producer, value.channel.name),
+                producer.pod_channel(value.channel),
+                producer.metadata_channel(value.channel),
+            )
+        task, comp = value.task, value.task.component
+        assert isinstance(comp, Pipeline) and value.is_list, value
+        self.templates.pipeline(comp)  # compiles it (and registers its prefixes) once
+        inner = comp.graph.outputs[value.name]
+        assert isinstance(inner, Collected)
+        prefix = self.templates.collect_prefixes[(id(inner.channel.task), inner.channel.name)]
+        return prefix, task.pod_channel(value), task.metadata_channel(value)
+
     def depends(self, level: Any, e: Any) -> str | None:
         """`a && b`: the siblings in `level` whose tasks feed any task under `e`."""
         deps: list[str] = []
@@ -227,9 +273,10 @@ class GraphCompiler:
         groups = e.groups if isinstance(e, PipelineTask) else e.parents
         when = when_text(level, groups, lambda ch: self.resolve(ch, level), level is ROOT)
         if isinstance(e, PipelineTask):
+            collect = {out: self.collect_prefix(e, out) for out in sorted(e.collected)}
             return s.DAGTask(
                 name=self.task_names[id(e)],
-                template=self.templates.component(e.component, e),
+                template=self.templates.component(e.component, e, collect),
                 arguments=self.arguments(level, e),
                 depends=self.depends(level, e),
                 when=when,
@@ -279,11 +326,19 @@ class GraphCompiler:
         for decl in sig.inputs:
             if decl.kind == "final_status" and status_of is not None:
                 params.append(s.Parameter(name=decl.name, value="{{tasks.%s.status}}" % status_of))
+                params.append(s.Parameter(name=decl.name + "-task", value=status_of))
                 continue
             if decl.name not in task.arguments:
                 continue
             value = task.arguments[decl.name]
-            if isinstance(value, Collected):
+            if decl.is_list:
+                prefix, pods, metadata = self.collected_source(value)
+                artifacts.append(s.Artifact(name=decl.name, s3={"key": prefix}))
+                params.append(s.Parameter(name=decl.name + "-pod", value=self.resolve(pods, level)))
+                params.append(
+                    s.Parameter(name=decl.name + "-metadata", value=self.resolve(metadata, level))
+                )
+            elif isinstance(value, Collected):
                 params.append(s.Parameter(name=decl.name, value=self.resolve(value.channel, level)))
             elif isinstance(value, Channel) and value.is_artifact:
                 artifacts.append(artifact_from(decl.name, self.resolve(value, level)))

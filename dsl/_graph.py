@@ -115,14 +115,23 @@ class PipelineParam(Channel):
 class TaskOutput(Channel):
     """`task.outputs['name']`: a parameter or artifact another task produces."""
 
-    def __init__(self, task: PipelineTask, name: str, type_name: str, is_artifact: bool) -> None:
+    def __init__(
+        self,
+        task: PipelineTask,
+        name: str,
+        type_name: str,
+        is_artifact: bool,
+        is_list: bool = False,
+    ) -> None:
         self.task = task
         self.name = name
         self.type = type_name
         self.is_artifact = is_artifact
+        self.is_list = is_list  # a nested pipeline's dsl.Collected list of artifacts
 
     def __repr__(self) -> str:
-        return f"output {self.name!r} of task {self.task.name!r}"
+        what = f"list of {self.type} artifacts " if self.is_list else ""
+        return f"output {what}{self.name!r} of task {self.task.name!r}"
 
 
 class LoopItem(Channel):
@@ -155,21 +164,35 @@ class LoopItem(Channel):
 
 @dataclass(frozen=True, eq=False)
 class Collected:
-    """`dsl.Collected(task.output)`: every iteration's value of a loop output, as a list."""
+    """`dsl.Collected(task.output)`: every iteration's value of a loop output, as a list.
+
+    Of an artifact output, the consumer gets `Input[List[...]]`: each iteration then stores its
+    artifact under one key prefix and publishes its pod name, so the consumer can read the
+    prefix as one directory and order the entries by iteration (see `_dag`).
+    """
 
     channel: TaskOutput
 
     def __post_init__(self) -> None:
-        if not isinstance(self.channel, TaskOutput) or self.channel.is_artifact:
+        if isinstance(self.channel, PipelineTask):  # KFP accepts the task for its one output
+            object.__setattr__(self, "channel", self.channel.output)
+        if not isinstance(self.channel, TaskOutput) or self.channel.is_list:
             raise TracingError(
-                f"dsl.Collected takes a parameter output of a task inside a dsl.ParallelFor, "
-                f"got {self.channel!r}"
+                f"dsl.Collected takes an output of a task inside a dsl.ParallelFor, "
+                f"got {self.channel!r} ({user_line()})"
             )
         if not any(isinstance(g, LoopGroup) for g in self.channel.task.groups):
             raise TracingError(
-                f"dsl.Collected({self.channel!r}): task {self.channel.task.name!r} is not inside "
-                "a dsl.ParallelFor; pass its output directly"
+                f"dsl.Collected({self.channel!r}) at {user_line()}: task "
+                f"{self.channel.task.name!r} is not inside a dsl.ParallelFor; pass its output "
+                "directly"
             )
+        if self.channel.is_artifact:
+            self.channel.task.collected.add(self.channel.name)
+
+    @property
+    def is_artifact(self) -> bool:
+        return self.channel.is_artifact
 
     @property
     def loop(self) -> LoopGroup:
@@ -340,6 +363,7 @@ class PipelineTask:
     timeout_seconds: int | None = None
     accelerator_type: str | None = None
     _outputs: dict[str, TaskOutput] = field(default_factory=dict)
+    collected: set[str] = field(default_factory=set)  # artifact outputs a dsl.Collected reads
 
     # -- outputs ---------------------------------------------------------------------------
     @property
@@ -348,7 +372,7 @@ class PipelineTask:
         for out in self.component.signature.outputs:
             if out.name not in self._outputs:
                 self._outputs[out.name] = TaskOutput(
-                    self, out.name, out.type, out.kind == "artifact"
+                    self, out.name, out.type, out.kind == "artifact", out.is_list
                 )
         return _Outputs(self, self._outputs)
 
@@ -383,7 +407,17 @@ class PipelineTask:
         """The JSON `<name>-metadata` side parameter of an output artifact."""
         key = artifact.name + "-metadata"
         if key not in self._outputs:
-            self._outputs[key] = TaskOutput(self, key, "dict", False)
+            self._outputs[key] = TaskOutput(
+                self, key, "list" if artifact.is_list else "dict", False
+            )
+        return self._outputs[key]
+
+    def pod_channel(self, artifact: TaskOutput) -> TaskOutput:
+        """The `<name>-pod` side parameter: the pod (and key) that stored a collected artifact;
+        of a nested pipeline, the list of them."""
+        key = artifact.name + "-pod"
+        if key not in self._outputs:
+            self._outputs[key] = TaskOutput(self, key, "list" if artifact.is_list else "str", False)
         return self._outputs[key]
 
     # -- settings (KFP names) --------------------------------------------------------------
@@ -470,7 +504,7 @@ class _Outputs(dict):  # type: ignore[type-arg]
     """`task.outputs`: a dict whose missing keys say which outputs exist."""
 
     def __init__(self, task: PipelineTask, data: dict[str, TaskOutput]) -> None:
-        super().__init__({k: v for k, v in data.items() if not k.endswith("-metadata")})
+        super().__init__({k: v for k, v in data.items() if not k.endswith(("-metadata", "-pod"))})
         self._task = task
 
     def __missing__(self, key: str) -> TaskOutput:

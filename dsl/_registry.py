@@ -23,6 +23,9 @@ class TemplateSet:
     def __init__(self) -> None:
         self.templates: dict[str, s.Template] = {}
         self._by_key: dict[Any, str] = {}
+        # (id(task), output) -> artifact key prefix of a collected loop output, for consumers
+        # in other graphs (a nested pipeline's Collected output).
+        self.collect_prefixes: dict[tuple[int, str], str] = {}
 
     def template_name(self, key: Any, base: str) -> tuple[str, bool]:
         """A unique template name for `key`; True when the template is new."""
@@ -37,11 +40,22 @@ class TemplateSet:
         assert template.name is not None
         self.templates[template.name] = template
 
-    def component(self, comp: BaseComponent[Any, Any], task: PipelineTask | None) -> str:
-        """The template a task calls: shared per component, specialised when the task sets options."""
+    def component(
+        self,
+        comp: BaseComponent[Any, Any],
+        task: PipelineTask | None,
+        collect: dict[str, str] | None = None,
+    ) -> str:
+        """The template a task calls: shared per component, specialised when the task sets options.
+
+        `collect` maps artifact outputs a dsl.Collected reads to their key prefix: those are
+        stored per pod under the prefix, so the template is the task's own.
+        """
         if isinstance(comp, Pipeline):
             return self.pipeline(comp)
         options = task_options(task)
+        if collect:
+            options["collect"] = dict(collect)
         key = (id(comp), json.dumps(options, sort_keys=True))
         base = comp.name if not options or task is None else f"{comp.name}-{task.name}"
         name, new = self.template_name(key, base)

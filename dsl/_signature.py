@@ -52,6 +52,7 @@ class InputDecl:
     default: Any = None
     is_parameter: bool = False  # OutputPath of a parameter type: the file's text is the value
     description: str = ""
+    is_list: bool = False  # Input[List[Dataset]]: the artifacts a dsl.Collected gathers
 
     @property
     def is_input(self) -> bool:
@@ -66,6 +67,7 @@ class OutputDecl:
     kind: Literal["parameter", "artifact"]
     type: str
     description: str = ""
+    is_list: bool = False  # a pipeline output that is a dsl.Collected list of artifacts
 
 
 @dataclass(frozen=True)
@@ -104,6 +106,7 @@ class Signature:
                         ("is_parameter", i.is_parameter or None),
                         ("default", i.default if i.has_default else None),
                         ("has_default", i.has_default or None),
+                        ("is_list", i.is_list or None),
                     )
                     if v is not None
                 }
@@ -155,6 +158,19 @@ def _input(label: str, p: inspect.Parameter, doc: str, what: str) -> InputDecl:
         base, *marks = typing.get_args(ann)
         direction = next((m for m in marks if m in (INPUT_MARK, OUTPUT_MARK)), None)
         if direction is not None:
+            element = _artifact_list_element(base)
+            if element is not None:
+                if direction is OUTPUT_MARK:
+                    raise DefinitionError(
+                        f"{where}: Output[List[{element.__name__}]] is not supported; a step "
+                        f"writes one artifact per output (`{p.name}: Output[{element.__name__}]`), "
+                        "and dsl.Collected gathers them from a dsl.ParallelFor"
+                    )
+                if has_default:
+                    raise DefinitionError(f"{where}: artifact parameters cannot have a default")
+                return InputDecl(
+                    p.name, "input_artifact", element.__name__, description=doc, is_list=True
+                )
             if not (isinstance(base, type) and issubclass(base, Artifact)):
                 raise DefinitionError(
                     f"{where}: {direction!r}[{_show(base)}] needs an artifact class "
@@ -168,6 +184,13 @@ def _input(label: str, p: inspect.Parameter, doc: str, what: str) -> InputDecl:
         ann = base
     if ann is PipelineTaskFinalStatus:
         return InputDecl(p.name, "final_status", "PipelineTaskFinalStatus", description=doc)
+    element = _artifact_list_element(ann)
+    if element is not None:
+        raise DefinitionError(
+            f"{where}: List[{element.__name__}] does not say the direction; write "
+            f"`{p.name}: Input[List[{element.__name__}]]` to receive the artifacts a "
+            "dsl.Collected gathers"
+        )
     if isinstance(ann, type) and issubclass(ann, Artifact):
         raise DefinitionError(
             f"{where}: a bare artifact class {ann.__name__} does not say the direction; "
@@ -205,6 +228,16 @@ def _param_type(where: str, ann: Any, has_default: bool, default: Any) -> str:
         f"{where}: unsupported type {_show(ann)}; a parameter is one of {_SUPPORTED}, "
         f"and an artifact is {_ARTIFACT_HELP}"
     )
+
+
+def _artifact_list_element(ann: Any) -> type[Artifact] | None:
+    """The artifact class of `List[Dataset]` / `list[Dataset]`, else None (a plain list)."""
+    if typing.get_origin(ann) is not list:
+        return None
+    args = typing.get_args(ann)
+    if len(args) == 1 and isinstance(args[0], type) and issubclass(args[0], Artifact):
+        return args[0]
+    return None
 
 
 def _is_union_type(ann: Any) -> bool:

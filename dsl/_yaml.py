@@ -16,11 +16,18 @@ def to_yaml(workflow: s.Workflow) -> str:
     )
 
 
+_MEANINGFUL_EMPTY = ("none",)  # `archive: {none: {}}` is how Argo says "do not archive"
+
+
 def prune(value: Any) -> Any:
     """Drop empty lists and maps (`artifacts: []`, `labels: {}`): they say nothing in Argo."""
     if isinstance(value, dict):
         pruned = {k: prune(v) for k, v in value.items()}
-        return {k: v for k, v in pruned.items() if v not in ([], {})}
+        return {
+            k: v
+            for k, v in pruned.items()
+            if v not in ([], {}) or (v == {} and k in _MEANINGFUL_EMPTY)
+        }
     if isinstance(value, list):
         return [prune(v) for v in value]
     return value

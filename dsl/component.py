@@ -117,9 +117,28 @@ def _check_argument(where: str, decl: InputDecl, value: Any, groups: tuple[Any, 
                 "use it after the loop"
             )
         _check_scope(at, inner, inner.task.groups, groups, skip=value.loop)
+        if inner.is_artifact:
+            if not (wants_artifact and decl.is_list):
+                raise TracingError(
+                    f"{at}: dsl.Collected({inner!r}) gives a list of {inner.type} artifacts; "
+                    f"annotate the input as `{decl.name}: Input[List[{inner.type}]]`"
+                )
+            if not isinstance(inner.task.component, PythonComponent):
+                raise TracingError(
+                    f"{at}: dsl.Collected of an artifact needs a Python @dsl.component producer "
+                    f"(it publishes where each iteration stored its artifact); "
+                    f"{inner.task.name!r} is a {type(inner.task.component).__name__}"
+                )
+            return
         if decl.type.removeprefix("optional_") not in ("list",):
             raise TracingError(f"{at}: dsl.Collected gives a list; annotate the input as List[...]")
         return
+    if decl.is_list and not (isinstance(value, TaskOutput) and value.is_list):
+        raise TracingError(
+            f"{at}: Input[List[{decl.type}]] takes the artifacts of a loop: pass "
+            f"dsl.Collected(task.outputs['name']) of a task inside a dsl.ParallelFor (or a "
+            f"pipeline output that is one), got {value!r}"
+        )
     if isinstance(value, PipelineTask):
         raise TracingError(
             f"{at}: got the task {value.name!r} itself; pass {value.name}.output or "
@@ -128,6 +147,11 @@ def _check_argument(where: str, decl: InputDecl, value: Any, groups: tuple[Any, 
     if isinstance(value, Channel):
         if isinstance(value, TaskOutput):
             _check_scope(at, value, value.task.groups, groups)
+            if value.is_list and not decl.is_list:
+                raise TracingError(
+                    f"{at}: {value!r} is a list of {value.type} artifacts; annotate the input "
+                    f"as `{decl.name}: Input[List[{value.type}]]`"
+                )
         if isinstance(value, OneOf):
             if any(g is b for g in groups for b in value.branches):
                 raise TracingError(

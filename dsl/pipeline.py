@@ -47,7 +47,7 @@ class Graph:
     tasks: list[PipelineTask]
     groups: list[Group]
     params: dict[str, PipelineParam]
-    outputs: dict[str, Channel]
+    outputs: dict[str, Channel | Collected]
 
 
 class Pipeline(BaseComponent[P, R]):
@@ -66,10 +66,7 @@ class Pipeline(BaseComponent[P, R]):
         signature = Signature(
             signature.function,
             signature.inputs,
-            tuple(
-                OutputDecl(n, "artifact" if c.is_artifact else "parameter", c.type)
-                for n, c in self.graph.outputs.items()
-            ),
+            tuple(_output_decl(n, c) for n, c in self.graph.outputs.items()),
             signature.named_tuple,
         )
         super().__init__(func, signature, name=name)
@@ -81,6 +78,15 @@ class Pipeline(BaseComponent[P, R]):
             f"dsl.compile({self.python_func.__name__}, 'pipeline.yaml') or run it with "
             "`kubepipe run FILE.py`"
         )
+
+
+def _output_decl(name: str, value: Channel | Collected) -> OutputDecl:
+    """A pipeline output as its callers see it; a Collected parameter is a list."""
+    if isinstance(value, Collected):
+        if value.is_artifact:
+            return OutputDecl(name, "artifact", value.channel.type, is_list=True)
+        return OutputDecl(name, "parameter", "list")
+    return OutputDecl(name, "artifact" if value.is_artifact else "parameter", value.type)
 
 
 def _trace(func: Callable[..., Any], signature: Signature, name: str) -> Graph:
@@ -100,30 +106,38 @@ def _trace(func: Callable[..., Any], signature: Signature, name: str) -> Graph:
     return Graph(builder.tasks, builder.groups, params, outputs)
 
 
-def _pipeline_outputs(fname: str, result: Any, signature: Signature) -> dict[str, Channel]:
+def _pipeline_outputs(
+    fname: str, result: Any, signature: Signature
+) -> dict[str, Channel | Collected]:
     if result is None:
         return {}
     if isinstance(result, PipelineTask):
         result = result.output
     if isinstance(result, tuple) and hasattr(result, "_fields"):
         pairs = list(zip(result._fields, result))
-    elif isinstance(result, Channel):
+    elif isinstance(result, (Channel, Collected)):
         pairs = [("Output", result)]
     else:
         raise TracingError(
-            f"pipeline {fname!r}: return a task output (task.output), a NamedTuple of them or "
-            f"nothing, not {type(result).__name__}"
+            f"pipeline {fname!r}: return a task output (task.output), a dsl.Collected, a "
+            f"NamedTuple of them or nothing, not {type(result).__name__}"
         )
-    outputs: dict[str, Channel] = {}
+    outputs: dict[str, Channel | Collected] = {}
     for name, channel in pairs:
         if isinstance(channel, PipelineTask):
             channel = channel.output
-        if not isinstance(channel, (TaskOutput, OneOf)):
+        if not isinstance(channel, (TaskOutput, OneOf, Collected)):
             raise TracingError(
-                f"pipeline {fname!r}: output {name!r} must be a task output or dsl.OneOf, "
-                f"got {channel!r}"
+                f"pipeline {fname!r}: output {name!r} must be a task output, dsl.OneOf or "
+                f"dsl.Collected, got {channel!r}"
             )
-        made_in = channel.groups if isinstance(channel, OneOf) else channel.task.groups
+        if isinstance(channel, Collected):
+            # Only the groups around the loop matter: the list exists once the loop ended.
+            made_in = channel.loop.parents
+        elif isinstance(channel, OneOf):
+            made_in = channel.groups
+        else:
+            made_in = channel.task.groups
         for g in made_in:
             if not isinstance(g, ExitGroup):
                 raise TracingError(

@@ -68,16 +68,35 @@ def component_template(
     artifacts: list[s.Artifact] = []
     out_params: list[s.Parameter] = []
     out_artifacts: list[s.Artifact] = []
+    collect: dict[str, str] = options.get("collect", {})
     for d in sig.inputs:
         if d.kind in ("parameter", "final_status"):
             default = encode_constant(d.default, d.type) if d.has_default else None
             params.append(s.Parameter(name=d.name, default=default))
+            if d.kind == "final_status":  # the exit handler group's name, for KFP's field
+                params.append(s.Parameter(name=d.name + "-task", default=""))
         elif d.kind in ("input_artifact", "input_path"):
             artifacts.append(s.Artifact(name=d.name, path=ART_IN + d.name))
+            if d.is_list:  # one directory per iteration's pod, listed in iteration order
+                params.append(s.Parameter(name=d.name + "-pod", default="[]"))
             if isinstance(comp, PythonComponent):
-                params.append(s.Parameter(name=d.name + "-metadata", default="{}"))
+                default = "[]" if d.is_list else "{}"
+                params.append(s.Parameter(name=d.name + "-metadata", default=default))
         elif d.kind == "output_path" and d.is_parameter:
             out_params.append(_file_param(d.name))
+        elif d.name in collect:
+            # Stored unarchived under the loop's key prefix, one entry per pod, so a
+            # dsl.Collected consumer reads every iteration's artifact as one directory.
+            out_artifacts.append(
+                s.Artifact(
+                    name=d.name,
+                    path=ART_OUT + d.name,
+                    s3={"key": collect[d.name] + "/{{pod.name}}"},
+                    archive=s.ArchiveStrategy(none={}),
+                )
+            )
+            out_params.append(_file_param(d.name + "-metadata"))
+            out_params.append(_file_param(d.name + "-pod"))
         else:  # output_artifact, output_path of an artifact
             out_artifacts.append(s.Artifact(name=d.name, path=ART_OUT + d.name))
             if (
@@ -86,7 +105,7 @@ def component_template(
             ):
                 out_params.append(_file_param(d.name + "-metadata"))
     out_params = [_file_param(r.name) for r in sig.returns] + out_params
-    container = _container(comp, params, options.get("present", []))
+    container = _container(comp, params, options.get("present", []), sorted(collect))
     annotations = {
         SIGNATURE_ANNOTATION: json.dumps(
             _signature_json(comp), sort_keys=True, separators=(",", ":")
@@ -122,13 +141,20 @@ def _file_param(name: str) -> s.Parameter:
 
 
 def _container(
-    comp: BaseComponent[Any, Any], params: list[s.Parameter], present: list[str]
+    comp: BaseComponent[Any, Any],
+    params: list[s.Parameter],
+    present: list[str],
+    collect: list[str],
 ) -> s.Container:
     if isinstance(comp, PythonComponent):
         io = comp.signature.to_json()
         io["packages"] = comp.packages_to_install or None
         io["pip_index_urls"] = comp.pip_index_urls or None
+        io["collect"] = collect or None
         io = {k: v for k, v in io.items() if v is not None}
+        args = [f"{p.name}={{{{inputs.parameters.{p.name}}}}}" for p in params]
+        if collect:  # the step names the key its collected artifacts were stored under
+            args.append("@pod={{pod.name}}")
         return s.Container(
             image=comp.base_image,
             command=[
@@ -138,7 +164,7 @@ def _container(
                 comp.source,
                 json.dumps(io, sort_keys=True, ensure_ascii=False),
             ],
-            args=[f"{p.name}={{{{inputs.parameters.{p.name}}}}}" for p in params],
+            args=args,
         )
     if isinstance(comp, ContainerComponent):
         command, args = comp.argv(present)

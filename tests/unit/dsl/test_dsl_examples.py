@@ -88,6 +88,14 @@ def _one_of(ran: Any) -> None:
     assert ran.node("shout")["outputs"]["parameters"]["Output"] == "MEDIUM!"
 
 
+def _collected_artifacts(ran: Any) -> None:
+    assert ran.phase == "Succeeded"
+    # Iteration order, file contents and each producer's metadata, for a dynamic loop...
+    assert ran.outputs["merged"] == "SHARD-0/shard-0,SHARD-1/shard-1,SHARD-2/shard-2"
+    # ...and for a static loop inside a nested pipeline that returns the list (directories).
+    assert ran.outputs["models"] == "models-0:toy:3:3;models-1:toy:1:1;models-2:toy:2:2"
+
+
 CASES = {
     "dsl_primitives": ("primitives", _primitives),
     "dsl_train": ("train_evaluate", _train),
@@ -98,6 +106,7 @@ CASES = {
     "dsl_container": ("container", _container),
     "dsl_retries": ("retries", _retries),
     "dsl_one_of": ("one_of", _one_of),
+    "dsl_collected_artifacts": ("collected_artifacts", _collected_artifacts),
 }
 
 

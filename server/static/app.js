@@ -217,7 +217,9 @@ async function runsPage() {
   const body = h("tbody");
   const pager = h("span", { class: "muted", id: "runs-total" });
   async function refresh() {
-    const query = filter.value ? `&phase=${filter.value}` : "";
+    const experiment = new URLSearchParams(location.hash.split("?")[1] || "").get("experiment");
+    let query = filter.value ? `&phase=${filter.value}` : "";
+    if (experiment) query += `&experiment_id=${encodeURIComponent(experiment)}`;
     const page = await api("GET", `/api/v1/runs?page_size=50${query}`);
     pager.textContent = `${page.total_size} run(s)`;
     body.replaceChildren(...page.runs.map((r) => h("tr", { "data-run-id": r.id },

@@ -333,7 +333,8 @@ class GraphCompiler:
             value = task.arguments[decl.name]
             if decl.is_list:
                 prefix, pods, metadata = self.collected_source(value)
-                artifacts.append(s.Artifact(name=decl.name, s3={"key": prefix}))
+                # Optional: an empty loop stores nothing under the prefix, and gives [].
+                artifacts.append(s.Artifact(name=decl.name, s3={"key": prefix}, optional=True))
                 params.append(s.Parameter(name=decl.name + "-pod", value=self.resolve(pods, level)))
                 params.append(
                     s.Parameter(name=decl.name + "-metadata", value=self.resolve(metadata, level))

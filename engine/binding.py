@@ -70,6 +70,10 @@ def resolve_arguments(args: Arguments, scope: Scope) -> ResolvedArgs:
             artifacts[art.name] = (
                 {**source, "subPath": render(art.sub_path, scope)} if art.sub_path else source
             )
+            if art.optional and "key" in source and not source.get("sha256"):
+                # A key named up front may hold nothing (an empty loop's prefix): Argo then
+                # skips an optional artifact instead of failing the step.
+                artifacts[art.name] = {**artifacts[art.name], "optional": True}
         elif not art.optional:
             raise BindingError(
                 f"argument artifact {art.name!r}: its source {art.from_ or art.from_expression!r} "

@@ -101,6 +101,8 @@ def build_request(
         path = art.get("path")
         if not path:
             raise PodSetupError(f"input artifact {name!r} has no `path` to place it at")
+        if art.get("optional") and not _stored(art["key"], store):
+            continue  # optional and absent: the step starts without it, as in Argo
         input_files[path] = _fetch_input(name, art, staging / "inputs" / name, store)
     assert container is not None
     try:
@@ -181,6 +183,11 @@ def _fetch_input(name: str, art: dict[str, Any], dest: Path, store: ArtifactStor
     else:
         download.rename(dest)
     return _sub_path(name, art, dest)
+
+
+def _stored(key: str, store: ArtifactStore) -> bool:
+    """Whether a key holds an object or is the prefix of a directory stored object by object."""
+    return store.exists(key) or next(iter(store.list(key + "/")), None) is not None
 
 
 def _sub_path(name: str, art: dict[str, Any], dest: Path) -> Path:

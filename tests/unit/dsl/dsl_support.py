@@ -58,7 +58,11 @@ def _same_pruned(a: Any, b: Any) -> bool:
 
 def run_pipeline(pipeline: Any, tmp: Path, parameters: dict[str, Any] | None = None) -> Ran:
     """Compile and run a pipeline to the end; outputs are re-typed as `kubepipe get` would."""
-    text = compiled_text(pipeline)
+    return run_text(compiled_text(pipeline), tmp, parameters)
+
+
+def run_text(text: str, tmp: Path, parameters: dict[str, Any] | None = None) -> Ran:
+    """Run workflow YAML (compiled or hand-written) to the end in the store under `tmp`."""
     manifest, source, _ = load_manifest(text)
     workflow = as_workflow(manifest)
     metadata = MetadataStore(f"sqlite:///{tmp / 'kp.db'}")

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import List
 
 import pytest
-from dsl_support import compiled_text, load_yaml, run_pipeline
+from dsl_support import compiled_text, load_yaml, run_pipeline, run_text
 
 import dsl
 from dsl import (
@@ -84,6 +84,67 @@ def test_a_second_run_in_the_same_store_reads_its_own_artifacts(tmp_path: Path) 
     }
 
 
+def test_an_empty_loop_collects_an_empty_list(tmp_path: Path) -> None:
+    @dsl.component
+    def nothing() -> List[str]:
+        return []
+
+    @dsl.pipeline(name="empty")
+    def empty() -> str:
+        with dsl.ParallelFor(nothing().output) as word:
+            written = write(text=word)
+        return join(items=dsl.Collected(written.outputs["out"])).output
+
+    ran = run_pipeline(empty, tmp_path)
+    assert ran.phase == "Succeeded", ran.phases()
+    assert ran.outputs == {"Output": ""}
+
+
+_OPTIONAL_KEY = """
+apiVersion: argoproj.io/v1alpha1
+kind: Workflow
+metadata: {generateName: optional-key-}
+spec:
+  entrypoint: main
+  templates:
+  - name: main
+    dag:
+      tasks:
+      - name: make
+        template: make
+      - name: read
+        template: read
+        depends: make
+        arguments:
+          artifacts:
+          - {name: there, optional: true, s3: {key: "{{workflow.uid}}/made"}}
+          - {name: absent, optional: true, s3: {key: "{{workflow.uid}}/never"}}
+  - name: make
+    container:
+      image: python:3.11
+      command: [python3, -c, "import os; os.makedirs('/tmp/o/d'); open('/tmp/o/d/f', 'w').write('hi')"]
+    outputs:
+      artifacts:
+      - {name: o, path: /tmp/o, archive: {none: {}}, s3: {key: "{{workflow.uid}}/made"}}
+  - name: read
+    inputs:
+      artifacts:
+      - {name: there, path: /tmp/there}
+      - {name: absent, path: /tmp/absent}
+    container:
+      image: python:3.11
+      command: [python3, -c, "import os; print(open('/tmp/there/d/f').read(), os.path.exists('/tmp/absent'))"]
+"""
+
+
+def test_engine_skips_an_optional_key_only_input_that_holds_nothing(tmp_path: Path) -> None:
+    """The engine side of an empty loop: an optional key-only argument artifact with nothing
+    stored at the key (or below it) is left out, as Argo does; one that exists is a directory."""
+    ran = run_text(_OPTIONAL_KEY, tmp_path)
+    assert ran.phase == "Succeeded", ran.phases()
+    assert ran.node("read")["outputs"]["result"] == "hi False"
+
+
 def test_compiled_form_stores_per_pod_and_reads_the_prefix() -> None:
     @dsl.pipeline(name="shape")
     def shape() -> str:
@@ -101,7 +162,7 @@ def test_compiled_form_stores_per_pod_and_reads_the_prefix() -> None:
     assert "write" not in templates  # the shared template is not used by this task
     consumer = next(t for t in templates["shape"]["dag"]["tasks"] if t["name"] == "join")
     assert consumer["arguments"]["artifacts"] == [
-        {"name": "items", "s3": {"key": "{{workflow.uid}}/shape/write/out"}}
+        {"name": "items", "optional": True, "s3": {"key": "{{workflow.uid}}/shape/write/out"}}
     ]
 
 

@@ -70,16 +70,22 @@ def resolve_arguments(args: Arguments, scope: Scope) -> ResolvedArgs:
             artifacts[art.name] = (
                 {**source, "subPath": render(art.sub_path, scope)} if art.sub_path else source
             )
-            if art.optional and "key" in source and not source.get("sha256"):
-                # A key named up front may hold nothing (an empty loop's prefix): Argo then
-                # skips an optional artifact instead of failing the step.
-                artifacts[art.name] = {**artifacts[art.name], "optional": True}
+            artifacts[art.name] = _optional_key(artifacts[art.name], art.optional)
         elif not art.optional:
             raise BindingError(
                 f"argument artifact {art.name!r}: its source {art.from_ or art.from_expression!r} "
                 "does not exist (did the producing step succeed and declare that output?)"
             )
     return ResolvedArgs(parameters, artifacts)
+
+
+def _optional_key(source: dict[str, Any], optional: bool | None) -> dict[str, Any]:
+    """Mark an optional artifact named by a key up front, which may hold nothing (an empty
+    loop's prefix, a flag not written yet): the step then starts without it, as in Argo,
+    instead of failing."""
+    if optional and "key" in source and not source.get("sha256"):
+        return {**source, "optional": True}
+    return source
 
 
 def artifact_source(
@@ -150,7 +156,7 @@ def bind_inputs(
                 f"inputs.artifacts.{a.name} was not supplied to template {template.name!r}; "
                 "pass it in `arguments.artifacts` (from, raw or s3 key)"
             )
-        artifacts[a.name] = {**source, "path": a.path}
+        artifacts[a.name] = _optional_key({**source, "path": a.path}, a.optional)
     inputs = {"parameters": params, "artifacts": artifacts}
     scope = Scope(base.state, base.globals, inputs, extra=dict(base.extra))
     for a in template.inputs.artifacts:

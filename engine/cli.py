@@ -235,8 +235,6 @@ def run(
     no_cache: bool,
 ) -> None:
     """Run the workflow in FILE to completion and exit with its outcome."""
-    from engine.views import run_json
-
     parameters = _parse_params(params)
     try:
         workflow, source = load_and_validate(file, parameters)
@@ -259,8 +257,17 @@ def run(
         engine.runner.close()
         click.echo(json.dumps({"id": record.id}) if output == "json" else record.id)
         return
+    _execute_in_foreground(ctx, engine, record, output, watch, "started")
+
+
+def _execute_in_foreground(
+    ctx: _Context, engine: Any, record: Any, output: str | None, watch: bool, verb: str
+) -> None:
+    """Drive a run here, showing progress; exit with its outcome (what `run` and `retry` do)."""
+    from engine.views import run_json
+
     progress = _progress(live=(watch or sys.stdout.isatty()) and output is None)
-    click.echo(f"run {record.id} ({record.name}) started", err=output is not None)
+    click.echo(f"run {record.id} ({record.name}) {verb}", err=output is not None)
     _sigterm_as_interrupt()
     try:
         final = engine.execute(record.id, on_change=progress.update)
@@ -281,6 +288,28 @@ def run(
             line += f": {final.message}"
         click.echo(line)
     sys.exit(EXIT_OK if final.phase.value == "Succeeded" else EXIT_FAILED)
+
+
+@main.command()
+@click.argument("run_ref", metavar="RUN")
+@click.option(
+    "--watch", is_flag=True, help="show the live node tree even when output is not a terminal"
+)
+@click.option("--detach", is_flag=True, help="queue the retry for `kubepipe engine` workers")
+@click.option("-o", "--output", type=click.Choice(["json", "yaml"]), default=None)
+@click.pass_obj
+def retry(ctx: _Context, run_ref: str, watch: bool, detach: bool, output: str | None) -> None:
+    """Run the failed steps of a finished run again, keeping what succeeded (argo retry)."""
+    from engine.retry import retry_run
+
+    try:
+        record = retry_run(ctx.metadata, ctx.artifacts(), ctx.settings.work_root, run_ref)
+    except KubepipeError as exc:
+        _fail(str(exc), EXIT_FAILED)
+    if detach:
+        click.echo(json.dumps({"id": record.id}) if output == "json" else record.id)
+        return
+    _execute_in_foreground(ctx, ctx.engine(), record, output, watch, "retried")
 
 
 def _sigterm_as_interrupt() -> None:

@@ -117,6 +117,7 @@ class RunState:
         self.events: list[NodeEvent] = []
         self.artifacts: list[ArtifactRecord] = []
         self.logs: list[LogRecord] = []
+        self.removed: set[str] = set()  # nodes a retry forgot, deleted at the next commit
         self.run_dirty = False
         # Non-fulfilled nodes, kept up to date by create/transition so parallelism checks and
         # pod polling never scan the whole run.
@@ -208,6 +209,32 @@ class RunState:
         node.phase = to
         self.touch(node)
 
+    def reopen(self, node: NodeRecord, reason: str) -> None:
+        """Send a finished container node back to Running, so its walk goes on.
+
+        The one way back past the state machine, used only by a retry of a finished run (as
+        `argo retry` resets its failed DAG/steps nodes); recorded as an event like any change.
+        """
+        self.events.append(NodeEvent(node.id, node.phase, NodePhase.RUNNING, reason, time.time()))
+        node.phase = NodePhase.RUNNING
+        node.finished_at = None
+        node.message = ""
+        self.active.add(node.id)
+        self.touch(node)
+
+    def remove(self, node: NodeRecord) -> None:
+        """Forget a node and everything under it, so the walk creates them afresh (retry)."""
+        for child_id in list(node.children):
+            self.remove(self.nodes[child_id])
+        parent = self.nodes.get(node.parent_id) if node.parent_id else None
+        if parent is not None and node.id in parent.children:
+            parent.children.remove(node.id)
+        del self.nodes[node.id]
+        self.by_name.pop(node.name, None)
+        for tracked in (self.active, self.dirty, self.new):
+            tracked.discard(node.id)
+        self.removed.add(node.id)
+
     def touch(self, node: NodeRecord) -> None:
         if node.id not in self.new:
             self.dirty.add(node.id)
@@ -220,7 +247,13 @@ class RunState:
 
     def has_changes(self) -> bool:
         return bool(
-            self.new or self.dirty or self.events or self.artifacts or self.logs or self.run_dirty
+            self.new
+            or self.dirty
+            or self.events
+            or self.artifacts
+            or self.logs
+            or self.removed
+            or self.run_dirty
         )
 
     def clear_changes(self) -> None:
@@ -229,4 +262,5 @@ class RunState:
         self.events.clear()
         self.artifacts.clear()
         self.logs.clear()
+        self.removed.clear()
         self.run_dirty = False

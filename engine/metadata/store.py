@@ -19,7 +19,7 @@ from sqlalchemy import bindparam, create_engine, delete, event, insert, select, 
 from sqlalchemy.engine import Connection, Engine
 from sqlmodel import SQLModel
 
-from engine.errors import RunClaimed, RunNotFound
+from engine.errors import KubepipeError, RunClaimed, RunNotFound
 from engine.metadata.migrations import upgrade
 from engine.metadata.tables import (
     ArtifactRow,
@@ -101,45 +101,69 @@ class MetadataStore:
         """
         if not state.has_changes():
             return
-        run_id = state.run.id
         with self._tx() as conn:
-            if owner is not None:
-                renewed = conn.execute(
-                    update(RunRow)
-                    .where(RunRow.id == run_id)
-                    .where(RunRow.owner == owner)
-                    .values(heartbeat_at=time.time())
-                )
-                if renewed.rowcount != 1:
-                    raise RunClaimed(
-                        f"run {run_id} was taken over by another engine; this engine stops "
-                        "driving it"
-                    )
-            if state.new:
-                conn.execute(
-                    insert(NodeRow), [_node_row(run_id, state.nodes[i]) for i in state.new]
-                )
-            if state.dirty:
-                rows = [_node_row(run_id, state.nodes[i]) for i in state.dirty]
-                for row in rows:
-                    row["b_run_id"] = row.pop("run_id")
-                    row["b_id"] = row.pop("id")
-                conn.execute(_NODE_UPDATE, rows)
-            if state.events:
-                conn.execute(insert(NodeEventRow), [_event_row(run_id, e) for e in state.events])
-            if state.artifacts:
-                conn.execute(
-                    insert(ArtifactRow), [_artifact_row(run_id, a) for a in state.artifacts]
-                )
-            if state.logs:
-                conn.execute(insert(LogRow), [_log_row(run_id, a) for a in state.logs])
-            if state.run_dirty:
-                row = _run_row(state.run)
-                row.pop("id")
-                for column in ("stop_requested", "owner", "heartbeat_at"):
-                    row.pop(column)  # written by request_stop / claim_run / heartbeat only
-                conn.execute(update(RunRow).where(RunRow.id == run_id).values(**row))
+            self._write(conn, state, owner)
         state.clear_changes()
+
+    def reopen_run(self, state: RunState) -> None:
+        """Commit a retry of a finished run and put it back in the queue, atomically.
+
+        Refused (nothing written) unless the run is still Failed or Error, so two retries of one
+        run cannot both apply; the stop request and owner of its last execution are cleared.
+        """
+        with self._tx() as conn:
+            reopened = conn.execute(
+                update(RunRow)
+                .where(RunRow.id == state.run.id)
+                .where(RunRow.phase.in_([RunPhase.FAILED.value, RunPhase.ERROR.value]))
+                .values(owner=None, heartbeat_at=None, stop_requested=None)
+            )
+            if reopened.rowcount != 1:
+                raise KubepipeError(
+                    f"run {state.run.name} is no longer Failed or Error (retried already?); "
+                    "only a finished run that failed can be retried"
+                )
+            self._write(conn, state, None)
+        state.clear_changes()
+
+    def _write(self, conn: Connection, state: RunState, owner: str | None) -> None:
+        run_id = state.run.id
+        if owner is not None:
+            renewed = conn.execute(
+                update(RunRow)
+                .where(RunRow.id == run_id)
+                .where(RunRow.owner == owner)
+                .values(heartbeat_at=time.time())
+            )
+            if renewed.rowcount != 1:
+                raise RunClaimed(
+                    f"run {run_id} was taken over by another engine; this engine stops driving it"
+                )
+        if state.removed:
+            removed = list(state.removed)
+            for table in (NodeRow, ArtifactRow, LogRow):
+                column = table.id if table is NodeRow else table.node_id
+                conn.execute(delete(table).where(table.run_id == run_id).where(column.in_(removed)))
+        if state.new:
+            conn.execute(insert(NodeRow), [_node_row(run_id, state.nodes[i]) for i in state.new])
+        if state.dirty:
+            rows = [_node_row(run_id, state.nodes[i]) for i in state.dirty]
+            for row in rows:
+                row["b_run_id"] = row.pop("run_id")
+                row["b_id"] = row.pop("id")
+            conn.execute(_NODE_UPDATE, rows)
+        if state.events:
+            conn.execute(insert(NodeEventRow), [_event_row(run_id, e) for e in state.events])
+        if state.artifacts:
+            conn.execute(insert(ArtifactRow), [_artifact_row(run_id, a) for a in state.artifacts])
+        if state.logs:
+            conn.execute(insert(LogRow), [_log_row(run_id, a) for a in state.logs])
+        if state.run_dirty:
+            row = _run_row(state.run)
+            row.pop("id")
+            for column in ("stop_requested", "owner", "heartbeat_at"):
+                row.pop(column)  # written by request_stop / claim_run / heartbeat only
+            conn.execute(update(RunRow).where(RunRow.id == run_id).values(**row))
 
     # -- ownership: which engine executes a run ---------------------------------------------
     def claim_run(self, run_id: str, owner: str, lease_seconds: float) -> bool:

@@ -1,30 +1,31 @@
-"""Listing runs a page at a time, filtered and sorted in SQL.
+"""Listing runs a page at a time for the API, through the engine's `MetadataStore.page_runs`.
 
-The engine's `MetadataStore.list_runs(RunFilter)` filters by phase and name only, newest first,
-with no offset, namespace or time window, which a paged API over 100,000 runs needs. Until it
-grows those, this module reads the engine's `runs` table directly, read-only and only the summary
-columns, joined with the server's own run links (experiment, pipeline). It never writes.
+The engine owns the `runs` table and its listing (filters, sort, offset, count, indexes); this
+module only translates the API's query into a `RunFilter` and adds what the server alone knows
+about each run, its links (experiment, pipeline, version, retry). Filtering by experiment or
+pipeline hands the store a one-column SELECT over the server's link table, so the database
+does the semi-join and no id list crosses Python.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
 
-from sqlalchemy import func, select
-from sqlalchemy.engine import Engine
+from sqlalchemy import select
 
-from engine.metadata.tables import RunRow
+from engine.metadata.store import MetadataStore, RunFilter, RunFilterError, RunIds, RunSortKey
+from engine.metadata.store import SortOrder as StoreOrder
 from engine.phases import RunPhase
+from server.errors import Invalid
 from server.schemas import RunSortField, SortOrder
-from server.store import RUN_LINKS
-
-_RUNS = RunRow.__table__  # type: ignore[attr-defined]
+from server.store import RUN_LINKS, ServerStore
 
 
 @dataclass(frozen=True)
 class RunQuery:
+    """The runs-list endpoint's query, already parsed (page numbers start at 1)."""
+
     namespace: str | None = None
     phases: Sequence[RunPhase] = ()
     experiment_id: str | None = None
@@ -54,71 +55,75 @@ class RunRowSummary:
     retry_of: str | None
 
 
-def _conditions(q: RunQuery) -> list[Any]:
-    where: list[Any] = []
-    if q.namespace is not None:
-        where.append(_RUNS.c.namespace == q.namespace)
-    if q.phases:
-        where.append(_RUNS.c.phase.in_([p.value for p in q.phases]))
+# The API's field names for the store's filter fields, so a refused filter names what the
+# caller actually sent.
+_API_FIELD = {"offset": "page", "limit": "page_size", "phases": "phase", "name_contains": "name"}
+
+
+def _linked_ids(q: RunQuery) -> RunIds | None:
+    """Runs in the experiment and/or from the pipeline, as a SELECT the store embeds."""
+    if q.experiment_id is None and q.pipeline_id is None:
+        return None
+    stmt = select(RUN_LINKS.c.run_id)
     if q.experiment_id is not None:
-        where.append(RUN_LINKS.c.experiment_id == q.experiment_id)
+        stmt = stmt.where(RUN_LINKS.c.experiment_id == q.experiment_id)
     if q.pipeline_id is not None:
-        where.append(RUN_LINKS.c.pipeline_id == q.pipeline_id)
-    if q.created_after is not None:
-        where.append(_RUNS.c.created_at >= q.created_after)
-    if q.created_before is not None:
-        where.append(_RUNS.c.created_at < q.created_before)
-    if q.name_contains:
-        where.append(_RUNS.c.name.contains(q.name_contains, autoescape=True))
-    return where
+        stmt = stmt.where(RUN_LINKS.c.pipeline_id == q.pipeline_id)
+    return stmt
 
 
-def list_runs(engine: Engine, q: RunQuery) -> tuple[list[RunRowSummary], int]:
-    """One page of runs and the number matching the filter."""
-    joined = _RUNS.outerjoin(RUN_LINKS, RUN_LINKS.c.run_id == _RUNS.c.id)
-    where = _conditions(q)
-    column = _RUNS.c[q.sort.value]
-    ordering = column.asc() if q.order is SortOrder.ASC else column.desc()
-    tiebreak = _RUNS.c.id.asc() if q.order is SortOrder.ASC else _RUNS.c.id.desc()
-    stmt = (
-        select(
-            _RUNS.c.id,
-            _RUNS.c.name,
-            _RUNS.c.namespace,
-            _RUNS.c.phase,
-            _RUNS.c.message,
-            _RUNS.c.created_at,
-            _RUNS.c.started_at,
-            _RUNS.c.finished_at,
-            RUN_LINKS.c.experiment_id,
-            RUN_LINKS.c.pipeline_id,
-            RUN_LINKS.c.pipeline_version_id,
-            RUN_LINKS.c.retry_of,
+def run_filter(q: RunQuery) -> RunFilter:
+    """The store's filter for `q`; a value the store refuses becomes a 422 naming the API field."""
+    if q.page < 1:
+        raise Invalid(f"page {q.page} is before the first page; pages start at 1", field="page")
+    try:
+        return RunFilter(
+            namespaces=None if q.namespace is None else [q.namespace],
+            phases=tuple(q.phases),
+            name_contains=q.name_contains or None,
+            created_after=q.created_after,
+            created_before=q.created_before,
+            run_ids=_linked_ids(q),
+            sort=RunSortKey(q.sort.value),
+            order=StoreOrder(q.order.value),
+            offset=(q.page - 1) * q.page_size,
+            limit=q.page_size,
         )
-        .select_from(joined)
-        .where(*where)
-        .order_by(ordering, tiebreak)
-        .offset((q.page - 1) * q.page_size)
-        .limit(q.page_size)
-    )
-    count = select(func.count()).select_from(joined).where(*where)
-    with engine.connect() as conn:
-        rows = conn.execute(stmt).all()
-        total = int(conn.execute(count).scalar_one())
-    return [
-        RunRowSummary(
-            id=r.id,
-            name=r.name,
-            namespace=r.namespace,
-            phase=RunPhase(r.phase),
-            message=r.message or "",
-            created_at=r.created_at,
-            started_at=r.started_at,
-            finished_at=r.finished_at,
-            experiment_id=r.experiment_id,
-            pipeline_id=r.pipeline_id,
-            pipeline_version_id=r.pipeline_version_id,
-            retry_of=r.retry_of,
+    except RunFilterError as exc:
+        field = _API_FIELD.get(exc.field, exc.field)
+        raise Invalid(str(exc).replace(f"RunFilter.{exc.field}", field), field=field) from None
+
+
+def list_runs(
+    metadata: MetadataStore, store: ServerStore, q: RunQuery
+) -> tuple[list[RunRowSummary], int]:
+    """One page of runs, each with its server links, and the number matching the filter."""
+    page = metadata.page_runs(run_filter(q))
+    ids = [r.id for r in page.runs]
+    links = {}
+    if ids:
+        with store.engine.connect() as conn:
+            links = {
+                row.run_id: row
+                for row in conn.execute(select(RUN_LINKS).where(RUN_LINKS.c.run_id.in_(ids)))
+            }
+    out = []
+    for r in page.runs:
+        link = links.get(r.id)
+        out.append(
+            RunRowSummary(
+                id=r.id,
+                name=r.name,
+                namespace=r.namespace,
+                phase=r.phase,
+                message=r.message,
+                created_at=r.created_at,
+                started_at=r.started_at,
+                finished_at=r.finished_at,
+                experiment_id=link.experiment_id if link else None,
+                pipeline_id=link.pipeline_id if link else None,
+                pipeline_version_id=link.pipeline_version_id if link else None,
+                retry_of=link.retry_of if link else None,
+            )
         )
-        for r in rows
-    ], total
+    return out, page.total

@@ -13,17 +13,25 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import insert, select, text, update
 from sqlalchemy.engine import Connection
 
 from engine.errors import KubepipeError
-from engine.metadata.tables import SCHEMA_VERSION, SchemaInfo
+from engine.metadata.tables import RUN_LISTING_INDEXES, SCHEMA_VERSION, SchemaInfo
 
 BASELINE = 3  # the first schema with an upgrade path
 
 Step = Callable[[Connection], None]
+
+
+def _add_run_listing_indexes(conn: Connection) -> None:
+    """3 -> 4: the (sort key, id) indexes paged run listings walk instead of sorting the table."""
+    for name, columns in RUN_LISTING_INDEXES.items():
+        conn.execute(text(f"CREATE INDEX IF NOT EXISTS {name} ON runs ({', '.join(columns)})"))
+
+
 # STEPS[n] upgrades a database from version n to n + 1.
-STEPS: Mapping[int, Step] = {}
+STEPS: Mapping[int, Step] = {3: _add_run_listing_indexes}
 
 
 def upgrade(

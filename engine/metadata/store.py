@@ -9,13 +9,25 @@ does not pay one round trip per row.
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, fields
+from enum import Enum, StrEnum
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
-from sqlalchemy import bindparam, create_engine, delete, event, insert, select, update
+from sqlalchemy import (
+    ColumnElement,
+    Select,
+    bindparam,
+    create_engine,
+    delete,
+    event,
+    func,
+    insert,
+    select,
+    update,
+)
 from sqlalchemy.engine import Connection, Engine
 from sqlmodel import SQLModel
 
@@ -42,13 +54,128 @@ _NODE_UPDATE = (
     .values({c: bindparam(c) for c in _NODE_COLUMNS if c not in ("run_id", "id")})
 )
 _RUN_COLUMNS = [c.name for c in RunRow.__table__.columns]
+_RUNS = RunRow.__table__  # type: ignore[attr-defined]
+_E = TypeVar("_E", bound=Enum)
+
+
+class RunSortKey(StrEnum):
+    """Columns a run listing can be ordered by; each has an index ending in `id` (the tie-break)."""
+
+    CREATED_AT = "created_at"
+    STARTED_AT = "started_at"
+    FINISHED_AT = "finished_at"
+    NAME = "name"
+    PHASE = "phase"
+
+
+class SortOrder(StrEnum):
+    ASC = "asc"
+    DESC = "desc"
+
+
+class RunFilterError(KubepipeError, ValueError):
+    """A `RunFilter` field holds a value no query can use; `field` names it for API errors."""
+
+    def __init__(self, field: str, message: str) -> None:
+        self.field = field
+        super().__init__(f"RunFilter.{field}: {message}")
+
+
+# An explicit subset of run ids: a collection, or a one-column SELECT on the same database (how
+# the server narrows to an experiment's or a pipeline's runs without copying ids through Python).
+RunIds = Collection[str] | Select[Any]
 
 
 @dataclass(frozen=True)
 class RunFilter:
+    """Which runs a listing returns, in which order, and which slice of them.
+
+    Every condition is ANDed and applied in SQL. `phase` and `name` (exact) are the original
+    fields `kubepipe list` and retention use; the rest serve the API's paged listing. Times are
+    Unix seconds, `created_after` inclusive and `created_before` exclusive, so consecutive
+    windows never count a run twice. Ties in the sort key are broken by run id in the same
+    direction, so pages are stable. Runs with no `started_at`/`finished_at` sort as if that
+    time were later than every other (last ascending, first descending) on both databases.
+    """
+
     phase: RunPhase | None = None
     name: str | None = None
     limit: int = 100
+    offset: int = 0
+    namespaces: Collection[str] | None = None
+    phases: Collection[RunPhase] = ()
+    name_contains: str | None = None  # case-insensitive substring
+    created_after: float | None = None
+    created_before: float | None = None
+    run_ids: RunIds | None = None
+    sort: RunSortKey = RunSortKey.CREATED_AT
+    order: SortOrder = SortOrder.DESC
+
+    def __post_init__(self) -> None:
+        # Callers pass strings from query strings and command lines; turn them into the enums
+        # here so a typo fails with the allowed values instead of deep inside SQL.
+        object.__setattr__(self, "sort", _coerce(RunSortKey, self.sort, "sort"))
+        object.__setattr__(self, "order", _coerce(SortOrder, self.order, "order"))
+        if self.phase is not None:
+            object.__setattr__(self, "phase", _coerce(RunPhase, self.phase, "phase"))
+        if isinstance(self.phases, str):
+            raise RunFilterError("phases", "give a list of phases, not one string")
+        object.__setattr__(
+            self, "phases", tuple(_coerce(RunPhase, p, "phases") for p in self.phases)
+        )
+        if isinstance(self.namespaces, str):
+            raise RunFilterError("namespaces", "give a list of namespaces, not one string")
+        if not isinstance(self.limit, int) or self.limit < 1:
+            raise RunFilterError(
+                "limit", f"{self.limit!r} is not a positive page size; give 1 or more"
+            )
+        if not isinstance(self.offset, int) or self.offset < 0:
+            raise RunFilterError(
+                "offset", f"{self.offset!r} is negative; give 0 or more (the first page is 0)"
+            )
+        if (
+            self.created_after is not None
+            and self.created_before is not None
+            and self.created_after > self.created_before
+        ):
+            raise RunFilterError(
+                "created_after",
+                f"{self.created_after} is after created_before {self.created_before}; swap them",
+            )
+
+
+def _coerce(enum: type[_E], value: Any, field: str) -> _E:
+    try:
+        return enum(value)
+    except ValueError:
+        allowed = ", ".join(str(m.value) for m in enum)
+        raise RunFilterError(field, f"unknown value {value!r}; use one of: {allowed}") from None
+
+
+@dataclass(frozen=True)
+class RunSummaryRecord:
+    """A run's listing columns: what a page of runs shows, without the manifest or outputs JSON
+    (loading 50 manifests per page would cost more than the query)."""
+
+    id: str
+    name: str
+    namespace: str
+    phase: RunPhase
+    message: str
+    created_at: float
+    started_at: float | None
+    finished_at: float | None
+
+
+@dataclass(frozen=True)
+class RunPage:
+    """One slice of a listing and how many runs match the filter in all."""
+
+    runs: list[RunSummaryRecord]
+    total: int
+
+
+_SUMMARY_COLUMNS = [_RUNS.c[f.name] for f in fields(RunSummaryRecord)]
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
@@ -316,13 +443,48 @@ class MetadataStore:
         return RunState(run, [_node_record(r._mapping) for r in rows])
 
     def list_runs(self, flt: RunFilter = RunFilter()) -> list[RunRecord]:
-        stmt = select(RunRow).order_by(RunRow.created_at.desc()).limit(flt.limit)
-        if flt.phase is not None:
-            stmt = stmt.where(RunRow.phase == flt.phase.value)
-        if flt.name is not None:
-            stmt = stmt.where(RunRow.name == flt.name)
+        """Whole run records (manifest included) matching `flt`, in its order and slice.
+
+        For callers that act on each run (retention, the scheduler, `kubepipe list`); a paged
+        view that only shows runs should use `page_runs`, which skips the JSON columns.
+        """
+        stmt = _ordered(select(_RUNS).where(*_conditions(flt)), flt)
         with self._engine.connect() as conn:
-            return [_run_record(r._mapping) for r in conn.execute(stmt).all()]
+            rows = conn.execute(stmt.offset(flt.offset).limit(flt.limit)).all()
+        return [_run_record(r._mapping) for r in rows]
+
+    def page_runs(self, flt: RunFilter) -> RunPage:
+        """One page of run summaries matching `flt` and the number of runs matching in all.
+
+        The page is found by a key-only subquery (ids in order, over the covering index of the
+        sort key) and only its `limit` rows are read whole, so a deep OFFSET skips index
+        entries rather than table rows; the count runs in the same snapshot-consistent
+        connection.
+        """
+        where = _conditions(flt)
+        keys = _ordered(select(_RUNS.c.id).where(*where), flt)
+        page = keys.offset(flt.offset).limit(flt.limit).subquery("page")
+        stmt = _ordered(select(*_SUMMARY_COLUMNS).join(page, page.c.id == _RUNS.c.id), flt)
+        count = select(func.count()).select_from(_RUNS).where(*where)
+        with self._engine.connect() as conn:
+            rows = conn.execute(stmt).all()
+            total = int(conn.execute(count).scalar_one())
+        return RunPage(
+            [
+                RunSummaryRecord(
+                    id=r.id,
+                    name=r.name,
+                    namespace=r.namespace,
+                    phase=RunPhase(r.phase),
+                    message=r.message or "",
+                    created_at=r.created_at,
+                    started_at=r.started_at,
+                    finished_at=r.finished_at,
+                )
+                for r in rows
+            ],
+            total,
+        )
 
     def node_events(self, run_id: str) -> list[NodeEvent]:
         with self._engine.connect() as conn:
@@ -360,7 +522,41 @@ class MetadataStore:
 
     def count_runs(self) -> int:
         with self._engine.connect() as conn:
-            return len(conn.execute(select(RunRow.id)).all())
+            return int(conn.execute(select(func.count()).select_from(_RUNS)).scalar_one())
+
+
+def _conditions(flt: RunFilter) -> list[ColumnElement[bool]]:
+    where: list[ColumnElement[bool]] = []
+    if flt.phase is not None:
+        where.append(_RUNS.c.phase == flt.phase.value)
+    if flt.phases:
+        where.append(_RUNS.c.phase.in_([p.value for p in flt.phases]))
+    if flt.name is not None:
+        where.append(_RUNS.c.name == flt.name)
+    if flt.name_contains:
+        where.append(_RUNS.c.name.icontains(flt.name_contains, autoescape=True))
+    if flt.namespaces is not None:
+        where.append(_RUNS.c.namespace.in_(list(flt.namespaces)))
+    if flt.created_after is not None:
+        where.append(_RUNS.c.created_at >= flt.created_after)
+    if flt.created_before is not None:
+        where.append(_RUNS.c.created_at < flt.created_before)
+    if flt.run_ids is not None:
+        ids = flt.run_ids if isinstance(flt.run_ids, Select) else list(flt.run_ids)
+        where.append(_RUNS.c.id.in_(ids))
+    return where
+
+
+def _ordered(stmt: Select[Any], flt: RunFilter) -> Select[Any]:
+    """`stmt` ordered by the filter's key, ties by id; NULL times sort as the latest time."""
+    column, tiebreak = _RUNS.c[flt.sort.value], _RUNS.c.id
+    if flt.order is SortOrder.ASC:
+        key = column.asc()
+        key = key.nulls_last() if column.nullable else key
+        return stmt.order_by(key, tiebreak.asc())
+    key = column.desc()
+    key = key.nulls_first() if column.nullable else key
+    return stmt.order_by(key, tiebreak.desc())
 
 
 def _node_row(run_id: str, node: NodeRecord) -> dict[str, Any]:

@@ -13,7 +13,20 @@ from typing import Any
 from sqlalchemy import JSON, Column, Index
 from sqlmodel import Field, SQLModel
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
+
+# Run listings (`MetadataStore.list_runs`/`page_runs`) order by one of these keys with the run id
+# as tie-break; each index holds exactly (key, id), so a page is found by walking the index alone.
+# `namespace` leads one of them because a namespaced API user lists only their namespace.
+# Migration step 3 -> 4 creates them on older databases (create_all only indexes new tables).
+RUN_LISTING_INDEXES: dict[str, tuple[str, ...]] = {
+    "ix_runs_created_id": ("created_at", "id"),
+    "ix_runs_namespace_created_id": ("namespace", "created_at", "id"),
+    "ix_runs_started_id": ("started_at", "id"),
+    "ix_runs_finished_id": ("finished_at", "id"),
+    "ix_runs_name_id": ("name", "id"),
+    "ix_runs_phase_created_id": ("phase", "created_at", "id"),
+}
 
 
 class SchemaInfo(SQLModel, table=True):
@@ -24,6 +37,7 @@ class SchemaInfo(SQLModel, table=True):
 
 class RunRow(SQLModel, table=True):
     __tablename__ = "runs"
+    __table_args__ = tuple(Index(name, *columns) for name, columns in RUN_LISTING_INDEXES.items())
     id: str = Field(primary_key=True)
     name: str = Field(index=True)
     namespace: str = "default"

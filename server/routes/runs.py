@@ -113,7 +113,7 @@ def list_all(
         page=page,
         page_size=page_size,
     )
-    rows, total = list_runs(svc.store.engine, query)
+    rows, total = list_runs(svc.metadata, svc.store, query)
     more = page * page_size < total
     return RunList(
         runs=[run_summary(r) for r in rows],

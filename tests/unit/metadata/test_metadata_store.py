@@ -12,7 +12,7 @@ from sqlalchemy import create_engine, text
 from engine.errors import IllegalTransition, KubepipeError, RunNotFound
 from engine.metadata.store import MetadataStore, RunFilter
 from engine.phases import NodePhase, NodeType, RunPhase
-from engine.state import ArtifactRecord, LogRecord, RunRecord, RunState
+from engine.state import ArtifactRecord, LogRecord, RunRecord
 
 PG_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 
@@ -188,6 +188,7 @@ def test_upgrade_steps_run_in_order_once(store: MetadataStore) -> None:
 
     steps = {BASELINE: step(BASELINE), BASELINE + 1: step(BASELINE + 1)}
     with store._engine.begin() as conn:  # a database at the baseline, two steps behind the target
+        conn.execute(text(f"update kubepipe_schema set version = {BASELINE}"))
         assert upgrade(conn, store.url, steps, target=BASELINE + 2) == BASELINE
     with store._engine.begin() as conn:
         assert upgrade(conn, store.url, steps, target=BASELINE + 2) == BASELINE + 2

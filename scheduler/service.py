@@ -21,6 +21,8 @@ from collections.abc import Callable
 from dataclasses import replace
 from datetime import datetime, timezone
 
+from sqlalchemy.exc import OperationalError
+
 from engine.errors import RunNotFound
 from engine.metadata.store import MetadataStore
 from engine.spec import ConcurrencyPolicy
@@ -295,7 +297,15 @@ class Scheduler:
         next_house = now + self.settings.housekeeping_interval
         while stop is None or not stop.is_set():
             now = self.clock.now()
-            self.tick(now if until is None else min(now, until))
+            try:
+                self.tick(now if until is None else min(now, until))
+            except OperationalError as exc:
+                # A deadlock victim or a dropped connection: every decision is one transaction,
+                # so nothing is half-done. Read the schedules again and carry on.
+                self.log(f"scheduler: database error, retrying: {str(exc).splitlines()[0]}")
+                self.clock.sleep(1.0)
+                self.reload()
+                continue
             if until is not None and now >= until:
                 self.flush()
                 return

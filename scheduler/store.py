@@ -290,7 +290,9 @@ class RecurringStore:
             self._mark(conn, fires)
 
     def _mark(self, conn: Connection, fires: Mapping[str, Sequence[int]]) -> None:
-        rows = [{"b_rid": rid, "b_time": t} for rid, times in fires.items() for t in times]
+        # Sorted, so two schedulers marking overlapping fires lock rows in one order (no deadlock).
+        pairs = sorted({(rid, t) for rid, times in fires.items() for t in times})
+        rows = [{"b_rid": rid, "b_time": t} for rid, t in pairs]
         if rows:
             conn.execute(_MARK_CREATED, rows)
 

@@ -225,3 +225,27 @@ def test_engine_tables_do_not_include_scheduler_tables() -> None:
 
     assert "recurring_runs" not in SQLModel.metadata.tables
     assert WORKFLOW["kind"] == "Workflow" and FAST.wake_interval > 1e6
+
+
+@pytest.mark.parametrize("zone", ["Europe/Berlin", "America/New_York"])
+def test_a_year_of_0230_through_the_loop_fires_once_per_local_day(
+    sqlite_url: str, zone: str
+) -> None:
+    """A whole simulated year on the fake clock, through the database: 365 runs for 2025, one
+    per local date, the spring-forward day's at 03:00 and the fall-back day's once."""
+    from zoneinfo import ZoneInfo
+
+    store, metadata = RecurringStore(sqlite_url), MetadataStore(sqlite_url)
+    tz = ZoneInfo(zone)
+    start = int(datetime(2025, 1, 1, tzinfo=tz).timestamp())
+    end = int(datetime(2026, 1, 1, tzinfo=tz).timestamp())
+    trigger = {"kind": "cron", "expressions": ["30 2 * * *"], "timezone": zone}
+    rec = create(store, spec(trigger=trigger), start)
+    clock = FakeClock(start)
+    scheduler(store, metadata, clock).run(until=end)
+    local = [datetime.fromtimestamp(f.scheduled_time, tz) for f in store.fires(rec.id)]
+    assert len(local) == 365 == len({d.date() for d in local})
+    assert metadata.count_runs() == 365
+    odd = {d.date().isoformat(): (d.hour, d.minute) for d in local if (d.hour, d.minute) != (2, 30)}
+    spring = "2025-03-30" if zone == "Europe/Berlin" else "2025-03-09"
+    assert odd == {spring: (3, 0)}

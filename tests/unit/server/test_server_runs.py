@@ -114,12 +114,34 @@ def test_list_pages_filters_and_sorts(api: Api) -> None:
     assert future["total_size"] == 0
     by_pipeline = api.client.get(f"/api/v1/runs?pipeline_id={pipeline['id']}").json()
     assert by_pipeline["total_size"] == 5
+    both = f"/api/v1/runs?pipeline_id={pipeline['id']}&experiment_id={experiment['id']}"
+    assert [r["id"] for r in api.client.get(both).json()["runs"]] == [in_exp]
+    assert api.client.get("/api/v1/runs?pipeline_id=nope").json()["total_size"] == 0
+
+
+def test_list_by_name_substring_sort_and_links(api: Api) -> None:
+    pipeline = api.upload(DIAMOND, "diamond")
+    made = {
+        name: api.client.post(
+            "/api/v1/runs", json={"pipeline_id": pipeline["id"], "name": name}
+        ).json()["id"]
+        for name in ("nightly-b", "nightly-a", "adhoc")
+    }
+    found = api.client.get("/api/v1/runs?name=NIGHTLY&sort=name&order=asc").json()
+    assert [r["name"] for r in found["runs"]] == ["nightly-a", "nightly-b"]  # case-insensitive
+    assert found["total_size"] == 2 and found["next_page"] is None
+    assert {r["pipeline_id"] for r in found["runs"]} == {pipeline["id"]}
+    by_name = api.client.get("/api/v1/runs?sort=name&order=desc&page_size=1&page=3").json()
+    assert [r["id"] for r in by_name["runs"]] == [made["adhoc"]]
+    past_the_end = api.client.get("/api/v1/runs?page=99").json()
+    assert past_the_end["runs"] == [] and past_the_end["total_size"] == 3
 
 
 @pytest.mark.parametrize(
     ("query", "field"),
     [
         ("page=0", "page"),
+        ("page=-3", "page"),
         ("page_size=0", "page_size"),
         ("page_size=100000", "page_size"),
         ("page=abc", "page"),

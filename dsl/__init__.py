@@ -38,6 +38,15 @@ from dsl.component import ContainerSpec, component, container_component, importe
 from dsl.errors import DefinitionError, DSLError, TracingError
 from dsl.pipeline import Condition, Elif, Else, ExitHandler, If, ParallelFor, Pipeline, pipeline
 
+# KFP's run-time placeholders, as the Argo variables the engine fills in: pass one as a
+# component argument (`report(when=dsl.PIPELINE_JOB_SCHEDULED_TIME_UTC_PLACEHOLDER)`). The
+# scheduled time is the due time of a recurring run (RFC 3339, UTC), else the creation time.
+PIPELINE_JOB_NAME_PLACEHOLDER = "{{workflow.name}}"
+PIPELINE_JOB_RESOURCE_NAME_PLACEHOLDER = "{{workflow.name}}"
+PIPELINE_JOB_ID_PLACEHOLDER = "{{workflow.uid}}"
+PIPELINE_JOB_CREATE_TIME_UTC_PLACEHOLDER = "{{workflow.creationTimestamp}}"
+PIPELINE_JOB_SCHEDULED_TIME_UTC_PLACEHOLDER = "{{workflow.scheduledTime}}"
+
 __all__ = [
     "HTML",
     "Artifact",
@@ -62,6 +71,11 @@ __all__ = [
     "OneOf",
     "Output",
     "OutputPath",
+    "PIPELINE_JOB_CREATE_TIME_UTC_PLACEHOLDER",
+    "PIPELINE_JOB_ID_PLACEHOLDER",
+    "PIPELINE_JOB_NAME_PLACEHOLDER",
+    "PIPELINE_JOB_RESOURCE_NAME_PLACEHOLDER",
+    "PIPELINE_JOB_SCHEDULED_TIME_UTC_PLACEHOLDER",
     "ParallelFor",
     "Pipeline",
     "PipelineTask",

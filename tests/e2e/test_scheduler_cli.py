@@ -227,3 +227,44 @@ def test_next_uses_the_schedule_zone_for_utc_offsets(cli) -> None:
     when = datetime.fromisoformat(line)
     assert when.utcoffset() == timedelta(hours=9) and when.hour == 9
     assert when.astimezone(ZoneInfo("Asia/Tokyo")) > datetime.now(timezone.utc)
+
+
+DSL_STAMPED = """
+import dsl
+
+@dsl.component
+def stamp(when: str, job: str) -> str:
+    return f"{when}|{job}"
+
+@dsl.pipeline(name="stamped")
+def stamped() -> str:
+    return stamp(
+        when=dsl.PIPELINE_JOB_SCHEDULED_TIME_UTC_PLACEHOLDER, job=dsl.PIPELINE_JOB_NAME_PLACEHOLDER
+    ).output
+"""
+
+
+def test_a_dsl_pipeline_on_a_schedule_sees_its_scheduled_time(cli, tmp_path: Path) -> None:
+    """KFP's PIPELINE_JOB_SCHEDULED_TIME_UTC_PLACEHOLDER is the run's due time, not its start."""
+    pipeline = tmp_path / "stamped.py"
+    pipeline.write_text(DSL_STAMPED)
+    start = (datetime.now(timezone.utc) - timedelta(minutes=30)).replace(microsecond=0)
+    created = cli(
+        "recurring",
+        "create",
+        "stamped",
+        str(pipeline),
+        "--every",
+        "1h",
+        "--start",
+        start.isoformat(),
+    )
+    assert created.exit_code == 0, created.output
+    assert cli("scheduler", "--once").exit_code == 0
+    assert cli("engine", "--until-idle").exit_code == 0
+    (run,) = _json(cli("list", "-o", "json"))
+    due = start  # the one time due since the start, run late: it still sees its slot
+    assert run["name"] == f"stamped-{int(due.timestamp())}" and run["phase"] == "Succeeded"
+    detail = _json(cli("get", run["id"], "-o", "json"))
+    slot = due.strftime("%Y-%m-%dT%H:%M:%SZ")
+    assert detail["outputs"]["Output"] == f"{slot}|{run['name']}"

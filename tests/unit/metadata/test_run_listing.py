@@ -119,7 +119,7 @@ def test_a_run_id_subset_may_be_a_select_on_the_same_database(
         )
     ids = select(links.c.run_id).where(links.c.grp == "x")
     assert _ids(store, run_ids=ids) == ["r6", "r2"]
-    assert store.page_runs(RunFilter(run_ids=ids, phases=["Failed"])).total == 1
+    assert store.page_runs(RunFilter(run_ids=ids, phases=[RunPhase.FAILED])).total == 1
 
 
 @pytest.mark.parametrize(

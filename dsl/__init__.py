@@ -34,7 +34,14 @@ from dsl._types import (
     PipelineTaskFinalStatus,
 )
 from dsl.compiler import compile, compile_workflow, to_yaml
-from dsl.component import ContainerSpec, component, container_component, importer
+from dsl.component import (
+    ContainerSpec,
+    TemplateComponent,
+    component,
+    container_component,
+    importer,
+    template_component,
+)
 from dsl.errors import DefinitionError, DSLError, TracingError
 from dsl.pipeline import Condition, Elif, Else, ExitHandler, If, ParallelFor, Pipeline, pipeline
 
@@ -80,6 +87,7 @@ __all__ = [
     "Pipeline",
     "PipelineTask",
     "PipelineTaskFinalStatus",
+    "TemplateComponent",
     "TracingError",
     "compile",
     "compile_workflow",
@@ -87,5 +95,6 @@ __all__ = [
     "container_component",
     "importer",
     "pipeline",
+    "template_component",
     "to_yaml",
 ]

@@ -30,7 +30,7 @@ from dsl._graph import (
     user_line,
 )
 from dsl._placeholders import expand, if_present_inputs
-from dsl._signature import InputDecl, Signature, _fits, infer_io
+from dsl._signature import InputDecl, OutputDecl, Signature, _fits, infer_io
 from dsl._types import ARTIFACT_CLASSES, Artifact
 from dsl.errors import DefinitionError, TracingError
 
@@ -454,6 +454,98 @@ def importer(
     return comp.add_task(builder, (), {"artifact_uri": artifact_uri})
 
 
+
+# -- raw Argo templates -----------------------------------------------------------------------
+
+_TEMPLATE_TYPES = ("str", "int", "float", "bool", "list", "dict")
+
+
+class TemplateComponent(BaseComponent[Any, Any]):
+    """A step that is a given Argo template (a `resource`, `script`, `http`... template).
+
+    Why: some steps are not a Python function or one container, e.g. a Kubernetes object that a
+    controller runs (a Katib Experiment in a `resource` template). The template is kept as
+    written; only its name, `inputs.parameters` (one per declared input) and the task's retry
+    and timeout are set by the compiler. Outputs are the template's `outputs.parameters`, typed
+    by `outputs` so downstream tasks get checked, re-typed values.
+    """
+
+    def __init__(
+        self,
+        name: str,
+        template: dict[str, Any],
+        inputs: dict[str, str],
+        outputs: dict[str, str],
+    ) -> None:
+        where = f"dsl.template_component({name!r}) at {user_line()}"
+        if not isinstance(template, dict) or not template:
+            raise DefinitionError(f"{where}: template must be an Argo template as a dict")
+        for label, table in (("inputs", inputs), ("outputs", outputs)):
+            for key, type_name in table.items():
+                if type_name not in _TEMPLATE_TYPES:
+                    raise DefinitionError(
+                        f"{where}: {label}[{key!r}] has type {type_name!r}; use one of "
+                        f"{', '.join(_TEMPLATE_TYPES)}"
+                    )
+        declared = {
+            p.get("name") for p in (template.get("outputs") or {}).get("parameters") or []
+        }
+        missing = sorted(set(outputs) - declared)
+        if missing:
+            raise DefinitionError(
+                f"{where}: outputs {missing} are not in the template's outputs.parameters "
+                f"(it has: {', '.join(sorted(str(n) for n in declared)) or 'none'})"
+            )
+        from engine import spec as s
+
+        try:
+            s.Template.model_validate(template)
+        except ValueError as exc:
+            raise DefinitionError(f"{where}: not a valid Argo template: {exc}") from None
+
+        def step(**values: Any) -> None:  # the signature the task exposes
+            raise TracingError(f"{where}: a template component runs only inside a pipeline")
+
+        sig = Signature(
+            kebab(name),
+            tuple(InputDecl(k, "parameter", v) for k, v in inputs.items()),
+            tuple(OutputDecl(k, "parameter", v) for k, v in outputs.items()),
+            True,
+        )
+        super().__init__(step, sig, name=name)
+        self.template = dict(template)
+
+    def run_outside(self, *args: Any, **kwargs: Any) -> Any:
+        raise TracingError(
+            f"template component {self.name!r} runs only inside a pipeline; call it in a "
+            "@dsl.pipeline body"
+        )
+
+
+def template_component(
+    name: str,
+    template: dict[str, Any],
+    *,
+    inputs: dict[str, str] | None = None,
+    outputs: dict[str, str] | None = None,
+) -> TemplateComponent:
+    """A component whose step is the raw Argo `template`; call it in a pipeline for a task.
+
+    `inputs` maps each input parameter the template reads as `{{inputs.parameters.x}}` to its
+    type, `outputs` each output parameter it declares to its type (str, int, float, bool, list,
+    dict); non-str values travel as JSON, as every other output does.
+
+    Examples:
+        >>> echo = template_component(
+        ...     "make-map",
+        ...     {"resource": {"action": "create", "manifest": "..."},
+        ...      "outputs": {"parameters": [{"name": "uid",
+        ...                                  "valueFrom": {"jsonPath": "{.metadata.uid}"}}]}},
+        ...     outputs={"uid": "str"},
+        ... )
+    """
+    return TemplateComponent(name, template, dict(inputs or {}), dict(outputs or {}))
+
 __all__ = [
     "BaseComponent",
     "ContainerComponent",
@@ -462,7 +554,9 @@ __all__ = [
     "LoopItem",
     "PipelineParam",
     "PythonComponent",
+    "TemplateComponent",
     "component",
     "container_component",
     "importer",
+    "template_component",
 ]

@@ -21,7 +21,14 @@ from dsl._wire import (
     SIGNATURE_ANNOTATION,
     encode_constant,
 )
-from dsl.component import BaseComponent, ContainerComponent, ImporterComponent, PythonComponent
+from dsl.component import (
+    BaseComponent,
+    ContainerComponent,
+    ImporterComponent,
+    PythonComponent,
+    TemplateComponent,
+)
+from dsl.errors import TracingError
 from engine import spec as s
 
 _MKDIRS = 'mkdir -p %s %s && exec "$0" "$@"' % (PARAM_OUT.rstrip("/"), ART_OUT.rstrip("/"))
@@ -63,6 +70,8 @@ def component_template(
     name: str, comp: BaseComponent[Any, Any], options: dict[str, Any]
 ) -> s.Template:
     """The Argo template for `comp`, specialised by a task's options (retry, resources, ...)."""
+    if isinstance(comp, TemplateComponent):
+        return _raw_template(name, comp, options)
     sig = comp.signature
     params: list[s.Parameter] = []
     artifacts: list[s.Artifact] = []
@@ -134,6 +143,41 @@ def component_template(
         active_deadline_seconds=str(options["timeout"]) if "timeout" in options else None,
         metadata={"annotations": annotations},
     )
+
+
+def _raw_template(name: str, comp: TemplateComponent, options: dict[str, Any]) -> s.Template:
+    """A template component's own template, named, with its inputs and the task's retry/timeout.
+
+    Container settings (resources, env, accelerators) have no meaning for a template that is
+    not a container of ours, so asking for them is an error rather than silently dropped.
+    """
+    unusable = sorted(k for k in ("limits", "requests", "env", "accelerator") if options.get(k))
+    if unusable:
+        raise TracingError(
+            f"template component {comp.name!r}: {', '.join(unusable)} set on its task, but its "
+            "step is a raw Argo template, not a container; put them in the template itself"
+        )
+    template = s.Template.model_validate(comp.template)
+    template.name = name
+    declared = {p.name for p in template.inputs.parameters}
+    template.inputs.parameters += [
+        s.Parameter(name=d.name) for d in comp.signature.inputs if d.name not in declared
+    ]
+    if options.get("retry"):
+        template.retry_strategy = _retry(options["retry"])
+    if "timeout" in options:
+        template.active_deadline_seconds = str(options["timeout"])
+    annotations = {
+        SIGNATURE_ANNOTATION: json.dumps(
+            _signature_json(comp), sort_keys=True, separators=(",", ":")
+        )
+    }
+    if "caching" in options:
+        annotations[CACHE_ANNOTATION] = "true" if options["caching"] else "false"
+    metadata = dict(template.metadata or {})
+    metadata["annotations"] = {**(metadata.get("annotations") or {}), **annotations}
+    template.metadata = metadata
+    return template
 
 
 def _file_param(name: str) -> s.Parameter:

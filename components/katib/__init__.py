@@ -4,7 +4,14 @@ An `Experiment` (`kubeflow.org/v1beta1`) rides in an Argo `resource` template; o
 engine `ExperimentController` runs it (registered through the `kubepipe.controllers` entry
 point), on a cluster Katib does. `load_experiment` validates a manifest; `suggest` is the one
 suggestion function every algorithm implements.
+
+In a `@dsl.pipeline`, `from components import katib` then `katib.tune(objective=...,
+parameters={"lr": katib.search.double(1e-4, 1e-1, log=True)}, ...)` (see `tune`). Those two are
+loaded on first use, so the engine, which loads this package for its controller, never imports
+the DSL.
 """
+
+from typing import Any
 
 from components.katib.conditions import EndReason, TrialCondition
 from components.katib.errors import (
@@ -28,4 +35,15 @@ __all__ = [
     "check_runnable",
     "load_experiment",
     "parse_experiment",
+    "search",
+    "tune",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    """`katib.tune` and `katib.search`, imported from `components.katib.tuning` when first used."""
+    if name in ("tune", "search", "SearchSpace"):
+        from components.katib import tuning as module
+
+        return getattr(module, name)
+    raise AttributeError(f"module 'components.katib' has no attribute {name!r}")

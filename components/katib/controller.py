@@ -47,7 +47,9 @@ from engine.errors import KubepipeError
 from engine.phases import NodePhase, NodeType
 from engine.state import NodeRecord, RunState
 
-__all__ = ["ExperimentController"]
+__all__ = ["TRIALS_ANNOTATION", "ExperimentController"]
+
+TRIALS_ANNOTATION = "kubepipe.io/trials"
 
 _END_TYPES = ("Succeeded", "Failed")
 
@@ -383,6 +385,21 @@ class ExperimentController:
         status.update(kept)
         status["currentOptimalTrial"] = optimal_trial(exp.spec.objective.type, summaries)
         status.update(trial_counts(summaries))
+        # Katib keeps each trial's assignment and result in its Trial object; here they ride
+        # in one annotation so a jsonPath output can hand every trial to the next step.
+        annotations = obj["metadata"].setdefault("annotations", {})
+        annotations[TRIALS_ANNOTATION] = json.dumps(
+            [
+                {
+                    "name": t.name,
+                    "state": t.condition.value,
+                    "parameters": t.parameters,
+                    "objective": t.objective,
+                }
+                for t in summaries
+            ],
+            separators=(",", ":"),
+        )
         return summaries
 
     def _end(self, obj: dict[str, Any], reason: EndReason, ctx: ResourceContext) -> None:

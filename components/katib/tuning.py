@@ -1,0 +1,494 @@
+"""`katib.tune(...)` in a `@dsl.pipeline`: Katib's SDK `tune()` as a pipeline task.
+
+    from components import katib
+
+    best = katib.tune(objective=train, parameters={"lr": katib.search.double(1e-4, 1e-1, log=True)},
+                      objective_metric_name="loss", objective_type="minimize", max_trial_count=8)
+    report(params=best.outputs["best_parameters"], loss=best.outputs["best_objective"])
+
+Why this shape: the experiment compiles to what an author would write by hand for a cluster, an
+Argo `resource` template creating the Katib `Experiment`, so the same YAML runs on Argo + Katib.
+Each trial's `batch/v1` Job runs the objective through the DSL's own step bootstrap (the same
+stdlib-only runtime every Python component uses), which decodes the typed parameters and prints
+what the objective returns as `name=value` lines for the StdOut collector. jsonPath cannot turn
+the result into typed values or a table, so a small follow-up component (`katib-results`)
+reads the experiment step's outputs and publishes `best_parameters` (dict), `best_objective`
+(float) and the `trials` table (a JSON list, one row per trial); `tune` returns that task.
+"""
+
+from __future__ import annotations
+
+import inspect
+import json
+import sys
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any, NamedTuple
+
+import yaml
+
+import dsl
+from components.katib.controller import TRIALS_ANNOTATION
+from components.katib.errors import ExperimentSpecError, KatibError
+from components.katib.spec import parse_experiment
+from components.katib.support import check_runnable
+from dsl._graph import current_builder, kebab
+from dsl.component import DEFAULT_IMAGE, PythonComponent, function_source
+from dsl.errors import TracingError
+from dsl.templates import bootstrap_source
+
+__all__ = ["SearchSpace", "search", "tune"]
+
+_TYPES = {"double": "float", "int": "int"}
+_CONTAINER = "training"
+
+
+@dataclass(frozen=True)
+class SearchSpace:
+    """One tuned parameter's feasible space, as `katib.search.double/int/categorical` build it."""
+
+    kind: str  # double, int, categorical
+    min: float | None = None
+    max: float | None = None
+    step: float | None = None
+    log: bool = False
+    values: tuple[Any, ...] = ()
+    line: str = ""
+
+    def value_type(self) -> str:
+        """The Python type name the objective receives the value as."""
+        if self.kind != "categorical":
+            return _TYPES[self.kind]
+        kinds = {type(v) for v in self.values}
+        if kinds == {str}:
+            return "str"
+        if kinds <= {int} and kinds:
+            return "int"
+        return "float"
+
+    def problem(self) -> str | None:
+        """What is wrong with the space, in the author's words, or None."""
+        if self.kind == "categorical":
+            if not self.values:
+                return "categorical needs at least one value"
+            if any(isinstance(v, bool) or not isinstance(v, (str, int, float)) for v in self.values):
+                return f"categorical values are str, int or float, got {list(self.values)!r}"
+            kinds = {type(v) for v in self.values}
+            if str in kinds and len(kinds) > 1:
+                return f"categorical values mix strings and numbers: {list(self.values)!r}"
+            if len({str(v) for v in self.values}) != len(self.values):
+                return f"categorical values repeat: {list(self.values)!r}"
+            return None
+        for label, value in (("min", self.min), ("max", self.max)):
+            if isinstance(value, bool) or not isinstance(value, (int, float)):
+                return f"{label} must be a number, got {value!r}"
+            if self.kind == "int" and not isinstance(value, int):
+                return f"int {label} must be an integer, got {value!r}"
+        assert self.min is not None and self.max is not None
+        if self.min > self.max:
+            return f"min {self.min!r} > max {self.max!r}"
+        if self.step is not None and not self.step > 0:
+            return f"step must be > 0, got {self.step!r}"
+        if self.log and self.min <= 0:
+            return f"log=True needs min > 0, got min {self.min!r}"
+        return None
+
+    def katib(self, name: str) -> dict[str, Any]:
+        """The Experiment's `spec.parameters[]` entry (Katib keeps bounds as strings)."""
+        if self.kind == "categorical":
+            space: dict[str, Any] = {"list": [str(v) for v in self.values]}
+        else:
+            space = {"min": _text(self.min), "max": _text(self.max)}
+            if self.step is not None:
+                space["step"] = _text(self.step)
+            if self.log:
+                space["distribution"] = "logUniform"
+        return {"name": name, "parameterType": self.kind, "feasibleSpace": space}
+
+
+def _text(value: Any) -> str:
+    return json.dumps(value)
+
+
+class _Search:
+    """`katib.search`: the search-space constructors of Katib's SDK, with `log` for logUniform."""
+
+    def double(
+        self, min: float, max: float, step: float | None = None, log: bool = False
+    ) -> SearchSpace:
+        """Any real in [min, max] (`log=True`: sampled log-uniformly, for scales like lr)."""
+        return SearchSpace("double", min, max, step, bool(log), line=_caller())
+
+    def int(self, min: int, max: int, step: int | None = None) -> SearchSpace:
+        """An integer in [min, max]."""
+        return SearchSpace("int", min, max, step, line=_caller())
+
+    def categorical(self, values: Sequence[Any]) -> SearchSpace:
+        """One of `values` (strings, or numbers the objective receives as numbers)."""
+        if isinstance(values, str):
+            raise TracingError(
+                f"katib.search.categorical({values!r}) at {_caller()}: give a list of values, "
+                f"e.g. categorical([{values!r}])"
+            )
+        return SearchSpace("categorical", values=tuple(values), line=_caller())
+
+    def __getattr__(self, name: str) -> Any:
+        raise TracingError(
+            f"katib.search.{name} at {_caller()}: unknown search type {name!r}; use "
+            "katib.search.double(min, max, log=...), katib.search.int(min, max) or "
+            "katib.search.categorical([...])"
+        )
+
+
+search = _Search()
+
+
+def _caller() -> str:
+    """`file:line` of the first frame outside kubepipe's dsl and Katib packages."""
+    frame = sys._getframe(1)
+    while frame is not None:
+        module = str(frame.f_globals.get("__name__", ""))
+        if not (module.split(".")[0] == "dsl" or module.startswith("components.katib")):
+            return f"{frame.f_code.co_filename}:{frame.f_lineno}"
+        frame = frame.f_back  # type: ignore[assignment]
+    return "<unknown>"
+
+
+class TuneResults(NamedTuple):
+    best_parameters: dict  # type: ignore[type-arg]
+    best_objective: float
+
+
+@dsl.component
+def katib_results(
+    assignments: str,
+    objective: str,
+    trials_json: str,
+    types: dict,  # type: ignore[type-arg]
+    metric: str,
+    trials: dsl.Output[dsl.Dataset],
+) -> TuneResults:
+    """Turn the Experiment's jsonPath outputs into typed results and the trials table.
+
+    Katib keeps assignments as strings; the objective saw them typed, so the best parameters
+    are typed the same way. On a cluster the per-trial annotation is absent: the table then
+    holds the best trial only.
+    """
+    import collections
+    import json
+
+    def typed(name: str, text: str) -> object:
+        kind = types.get(name, "str")
+        if kind == "int":
+            return int(float(text))
+        if kind == "float":
+            return float(text)
+        return text
+
+    best_list = json.loads(assignments or "null") or []
+    if not best_list or objective == "":
+        raise SystemExit(
+            "katib.tune: the experiment ended without a trial reporting %r; see the trials' "
+            "logs (each must print %s=<number> or return a number)" % (metric, metric)
+        )
+    best = {a["name"]: typed(a["name"], a["value"]) for a in best_list}
+    rows = []
+    for t in json.loads(trials_json or "[]"):
+        row = {"trial": t["name"], "state": t["state"], "objective": t["objective"]}
+        row.update({k: typed(k, v) for k, v in t["parameters"].items()})
+        rows.append(row)
+    if not rows:
+        rows.append({"trial": "best", "state": "Succeeded", "objective": float(objective), **best})
+    with open(trials.path, "w", encoding="utf-8") as handle:
+        json.dump(rows, handle, indent=1)
+    trials.metadata["rows"] = len(rows)
+    out = collections.namedtuple("Outputs", ["best_parameters", "best_objective"])
+    return out(best, float(objective))  # type: ignore[return-value]
+
+
+def tune(
+    objective: Callable[..., Any],
+    parameters: dict[str, SearchSpace],
+    objective_metric_name: str,
+    objective_type: str = "maximize",
+    objective_goal: float | None = None,
+    algorithm_name: str = "random",
+    algorithm_settings: dict[str, Any] | None = None,
+    max_trial_count: int | None = None,
+    parallel_trial_count: int | None = None,
+    max_failed_trial_count: int | None = None,
+    metrics_collector: str = "StdOut",
+    name: str | None = None,
+) -> dsl.PipelineTask:
+    """Tune `objective` over `parameters` as a Katib Experiment step; returns the results task.
+
+    `objective` is a self-contained function (imports inside, as for Katib's SDK) or a
+    `@dsl.component`, taking the tuned parameters as keyword arguments (typed by its annotations,
+    else by the search space). It prints `name=value` metrics, or returns a number (printed as
+    `objective_metric_name=value`) or a dict of metrics. The returned task's outputs are
+    `best_parameters` (dict), `best_objective` (float) and the `trials` artifact.
+    """
+    line = _caller()
+    builder = current_builder()
+    if builder is None:
+        raise TracingError(f"katib.tune at {line}: only meaningful inside a @dsl.pipeline body")
+    label = getattr(objective, "__name__", repr(objective))
+    where = f"{builder.pipeline}: katib.tune(objective={label}) at {line}"
+    func, source, image, packages = _objective(objective, where)
+    where = f"{builder.pipeline}: katib.tune(objective={func.__name__!r}) at {line}"
+    if metrics_collector != "StdOut":
+        raise TracingError(
+            f"{where}: metrics_collector {metrics_collector!r} is not supported by tune (the "
+            "trial prints its metrics); use 'StdOut'"
+        )
+    if not isinstance(parameters, dict) or not parameters:
+        raise TracingError(f"{where}: parameters must be a non-empty dict of katib.search spaces")
+    types = _check_parameters(func, parameters, where)
+    step_name = kebab(name or f"tune-{func.__name__}")
+    manifest = _experiment(
+        step_name,
+        func.__name__,
+        source,
+        image,
+        packages,
+        parameters,
+        types,
+        objective_metric_name,
+        objective_type,
+        objective_goal,
+        algorithm_name,
+        algorithm_settings or {},
+        max_trial_count,
+        parallel_trial_count,
+        max_failed_trial_count,
+    )
+    try:
+        check_runnable(parse_experiment(manifest))
+    except (ExperimentSpecError, KatibError) as exc:
+        raise TracingError(f"{where}: {exc}") from None
+    strategy = "min" if objective_type == "minimize" else "max"
+    metric_path = (
+        "{.status.currentOptimalTrial.observation.metrics[?(@.name==%s)].%s}"
+        % (json.dumps(objective_metric_name), strategy)
+    )
+    outputs = {
+        "best-parameters": "{.status.currentOptimalTrial.parameterAssignments}",
+        "best-objective": metric_path,
+        "trials": "{.metadata.annotations.%s}" % TRIALS_ANNOTATION.replace(".", "\\."),
+    }
+    defaults = {"best-objective": "", "trials": "[]"}
+    template = {
+        "resource": {
+            "action": "create",
+            # Katib sets completionTime when the experiment ends either way; the follow-up
+            # step says why when no trial reported the objective.
+            "successCondition": "status.completionTime",
+            "manifest": yaml.safe_dump(manifest, sort_keys=False, width=1000),
+        },
+        "outputs": {
+            "parameters": [
+                {
+                    "name": out,
+                    "valueFrom": {"jsonPath": path, **_default(defaults.get(out))},
+                }
+                for out, path in outputs.items()
+            ]
+        },
+    }
+    experiment = dsl.template_component(
+        step_name, template, outputs={k: "str" for k in outputs}
+    )()
+    results: dsl.PipelineTask = katib_results(
+        assignments=experiment.outputs["best-parameters"],
+        objective=experiment.outputs["best-objective"],
+        trials_json=experiment.outputs["trials"],
+        types=types,
+        metric=objective_metric_name,
+    )
+    return results
+
+
+def _default(value: str | None) -> dict[str, str]:
+    return {} if value is None else {"default": value}
+
+
+def _objective(
+    objective: Any, where: str
+) -> tuple[Callable[..., Any], str, str, list[str]]:
+    """(function, source, image, packages) of a plain function or a Python component."""
+    if isinstance(objective, PythonComponent):
+        return (
+            objective.python_func,
+            objective.source,
+            objective.base_image,
+            objective.packages_to_install,
+        )
+    if not inspect.isfunction(objective) or objective.__name__ == "<lambda>":
+        raise TracingError(
+            f"{where}: objective must be a function defined with `def` (or a @dsl.component) "
+            f"taking the tuned parameters as keyword arguments, got {type(objective).__name__} "
+            f"{objective!r}"
+        )
+    source = function_source(objective)
+    if "{{" in source:
+        raise TracingError(
+            f"{where}: the objective's source contains '{{{{', which Argo would read as a "
+            "template tag; build the text another way (e.g. '{' * 2)"
+        )
+    return objective, source, DEFAULT_IMAGE, []
+
+
+def _check_parameters(
+    func: Callable[..., Any], parameters: dict[str, Any], where: str
+) -> dict[str, str]:
+    """Each tuned parameter's type, after checking it against the space and the objective."""
+    sig = inspect.signature(func)
+    accepts_any = any(p.kind is p.VAR_KEYWORD for p in sig.parameters.values())
+    types: dict[str, str] = {}
+    for pname, space in parameters.items():
+        at = f"{where}, parameter {pname!r}"
+        if not isinstance(space, SearchSpace):
+            raise TracingError(
+                f"{at}: {space!r} is not a search space; use katib.search.double(min, max), "
+                "katib.search.int(min, max) or katib.search.categorical([...])"
+            )
+        problem = space.problem()
+        if problem is not None:
+            raise TracingError(f"{at} (defined at {space.line}): {problem}")
+        param = sig.parameters.get(pname)
+        if param is None and not accepts_any:
+            takes = ", ".join(sig.parameters) or "nothing"
+            raise TracingError(
+                f"{at}: {func.__name__}() does not take {pname!r} (it takes: {takes}); add the "
+                "parameter to the objective or remove it from parameters"
+            )
+        types[pname] = _annotated(param, space, at)
+    missing = [
+        p.name
+        for p in sig.parameters.values()
+        if p.name not in parameters
+        and p.default is p.empty
+        and p.kind not in (p.VAR_KEYWORD, p.VAR_POSITIONAL)
+    ]
+    if missing:
+        raise TracingError(
+            f"{where}: {func.__name__}() needs {', '.join(map(repr, missing))}, which "
+            "parameters does not tune; tune it or give it a default"
+        )
+    return types
+
+
+def _annotated(param: inspect.Parameter | None, space: SearchSpace, at: str) -> str:
+    """The objective's annotation for the parameter if it has one it can receive, else the
+    space's own type."""
+    natural = space.value_type()
+    if param is None or param.annotation is param.empty:
+        return natural
+    ann = param.annotation
+    named = {float: "float", int: "int", str: "str", "float": "float", "int": "int", "str": "str"}
+    kind = named.get(ann)
+    fits = kind == natural or (kind == "float" and natural == "int") or kind == "str"
+    if kind is None or not fits:
+        raise TracingError(
+            f"{at}: the objective declares {param.name}: {getattr(ann, '__name__', ann)}, but "
+            f"the {space.kind} search space gives {natural} values"
+        )
+    return kind
+
+
+def _trial_wrapper(func_name: str, metric: str, types: dict[str, str]) -> str:
+    """Source of the trial entry point: call the objective, print its result as metrics."""
+    params = ", ".join(f"{n}: {t}" for n, t in types.items())
+    call = ", ".join(f"{n}={n}" for n in types)
+    return (
+        f"def katib_trial({params}):\n"
+        f"    result = {func_name}({call})\n"
+        "    if isinstance(result, dict):\n"
+        "        for key, value in result.items():\n"
+        "            print('%s=%s' % (key, value), flush=True)\n"
+        "    elif isinstance(result, (int, float)) and not isinstance(result, bool):\n"
+        f"        print('{metric}=%r' % float(result), flush=True)\n"
+    )
+
+
+def _experiment(
+    name: str,
+    func_name: str,
+    source: str,
+    image: str,
+    packages: list[str],
+    parameters: dict[str, SearchSpace],
+    types: dict[str, str],
+    metric: str,
+    objective_type: str,
+    goal: float | None,
+    algorithm: str,
+    settings: dict[str, Any],
+    max_trials: int | None,
+    parallel: int | None,
+    max_failed: int | None,
+) -> dict[str, Any]:
+    """The Katib Experiment manifest whose Job trials run the objective via the bootstrap."""
+    io: dict[str, Any] = {
+        "function": "katib_trial",
+        "inputs": [{"name": n, "kind": "parameter", "type": t} for n, t in types.items()],
+        "returns": [],
+        "named_tuple": False,
+    }
+    if packages:
+        io["packages"] = packages
+    objective: dict[str, Any] = {"type": objective_type, "objectiveMetricName": metric}
+    if goal is not None:
+        objective["goal"] = goal
+    spec: dict[str, Any] = {
+        "objective": objective,
+        "algorithm": {
+            "algorithmName": algorithm,
+            "algorithmSettings": [{"name": k, "value": str(v)} for k, v in settings.items()],
+        },
+    }
+    for key, value in (
+        ("parallelTrialCount", parallel),
+        ("maxTrialCount", max_trials),
+        ("maxFailedTrialCount", max_failed),
+    ):
+        if value is not None:
+            spec[key] = value
+    spec["parameters"] = [space.katib(n) for n, space in parameters.items()]
+    spec["metricsCollectorSpec"] = {"collector": {"kind": "StdOut"}}
+    spec["trialTemplate"] = {
+        "primaryContainerName": _CONTAINER,
+        "trialParameters": [{"name": n, "reference": n} for n in parameters],
+        "trialSpec": {
+            "apiVersion": "batch/v1",
+            "kind": "Job",
+            "spec": {
+                "backoffLimit": 0,
+                "template": {
+                    "spec": {
+                        "restartPolicy": "Never",
+                        "containers": [
+                            {
+                                "name": _CONTAINER,
+                                "image": image,
+                                "command": [
+                                    "python3",
+                                    "-c",
+                                    bootstrap_source(),
+                                    source + "\n\n" + _trial_wrapper(func_name, metric, types),
+                                    json.dumps(io, sort_keys=True),
+                                ],
+                                "args": [f"{n}=${{trialParameters.{n}}}" for n in parameters],
+                            }
+                        ],
+                    }
+                },
+            },
+        },
+    }
+    return {
+        "apiVersion": "kubeflow.org/v1beta1",
+        "kind": "Experiment",
+        "metadata": {"name": "{{workflow.name}}-" + name},
+        "spec": spec,
+    }

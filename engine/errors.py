@@ -103,3 +103,11 @@ class RunClaimed(KubepipeError):
     Raised before anything is done (the claim failed) or by a fenced commit (the lease was lost
     while this engine worked); either way this engine must leave the run and its steps alone.
     """
+
+
+class RunFilterError(KubepipeError, ValueError):
+    """A `RunFilter` field holds a value no query can use; `field` names it for API errors."""
+
+    def __init__(self, field: str, message: str) -> None:
+        self.field = field
+        super().__init__(f"RunFilter.{field}: {message}")

@@ -21,8 +21,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Union
 
+from engine._compat import StrEnum
 from engine.errors import ExpressionError
-from engine.expressions._compat import StrEnum
 
 __all__ = [
     "DependsExpr",

@@ -12,7 +12,7 @@ import time
 from collections.abc import Collection, Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, fields
-from enum import Enum, StrEnum
+from enum import Enum
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -31,7 +31,8 @@ from sqlalchemy import (
 from sqlalchemy.engine import Connection, Engine
 from sqlmodel import SQLModel
 
-from engine.errors import KubepipeError, RunClaimed, RunNotFound
+from engine._compat import StrEnum
+from engine.errors import KubepipeError, RunClaimed, RunFilterError, RunNotFound
 from engine.metadata.migrations import upgrade
 from engine.metadata.tables import (
     ArtifactRow,
@@ -71,14 +72,6 @@ class RunSortKey(StrEnum):
 class SortOrder(StrEnum):
     ASC = "asc"
     DESC = "desc"
-
-
-class RunFilterError(KubepipeError, ValueError):
-    """A `RunFilter` field holds a value no query can use; `field` names it for API errors."""
-
-    def __init__(self, field: str, message: str) -> None:
-        self.field = field
-        super().__init__(f"RunFilter.{field}: {message}")
 
 
 # An explicit subset of run ids: a collection, or a one-column SELECT on the same database (how

@@ -96,6 +96,23 @@ def _collected_artifacts(ran: Any) -> None:
     assert ran.outputs["models"] == "models-0:toy:3:3;models-1:toy:1:1;models-2:toy:2:2"
 
 
+def _katib_tune(ran: Any) -> None:
+    assert ran.phase == "Succeeded"
+    best = ran.outputs["Output"]
+    assert set(best) == {"x", "layers", "opt"}
+    assert isinstance(best["x"], float) and 0.01 <= best["x"] <= 1.0
+    assert isinstance(best["layers"], int) and best["opt"] in ("sgd", "adam")
+    trials = [n for n in ran.run["nodes"] if n["type"] == "Trial"]
+    assert len(trials) == 4 + 3 and all(n["phase"] == "Succeeded" for n in trials)
+    # check-best (a downstream step) compared each best against the trials table.
+    reports = sorted(
+        n["outputs"]["parameters"]["Output"]
+        for n in ran.run["nodes"]
+        if n["templateName"] == "check-best"
+    )
+    assert [r.split(";")[0] for r in reports] == ["3 trials", "4 trials"]
+
+
 CASES = {
     "dsl_primitives": ("primitives", _primitives),
     "dsl_train": ("train_evaluate", _train),
@@ -107,6 +124,7 @@ CASES = {
     "dsl_retries": ("retries", _retries),
     "dsl_one_of": ("one_of", _one_of),
     "dsl_collected_artifacts": ("collected_artifacts", _collected_artifacts),
+    "dsl_katib_tune": ("katib_tune", _katib_tune),
 }
 
 

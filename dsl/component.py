@@ -454,7 +454,6 @@ def importer(
     return comp.add_task(builder, (), {"artifact_uri": artifact_uri})
 
 
-
 # -- raw Argo templates -----------------------------------------------------------------------
 
 _TEMPLATE_TYPES = ("str", "int", "float", "bool", "list", "dict")
@@ -487,9 +486,7 @@ class TemplateComponent(BaseComponent[Any, Any]):
                         f"{where}: {label}[{key!r}] has type {type_name!r}; use one of "
                         f"{', '.join(_TEMPLATE_TYPES)}"
                     )
-        declared = {
-            p.get("name") for p in (template.get("outputs") or {}).get("parameters") or []
-        }
+        declared = {p.get("name") for p in (template.get("outputs") or {}).get("parameters") or []}
         missing = sorted(set(outputs) - declared)
         if missing:
             raise DefinitionError(
@@ -545,6 +542,7 @@ def template_component(
         ... )
     """
     return TemplateComponent(name, template, dict(inputs or {}), dict(outputs or {}))
+
 
 __all__ = [
     "BaseComponent",

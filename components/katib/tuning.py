@@ -71,7 +71,9 @@ class SearchSpace:
         if self.kind == "categorical":
             if not self.values:
                 return "categorical needs at least one value"
-            if any(isinstance(v, bool) or not isinstance(v, (str, int, float)) for v in self.values):
+            if any(
+                isinstance(v, bool) or not isinstance(v, (str, int, float)) for v in self.values
+            ):
                 return f"categorical values are str, int or float, got {list(self.values)!r}"
             kinds = {type(v) for v in self.values}
             if str in kinds and len(kinds) > 1:
@@ -202,7 +204,7 @@ def katib_results(
     with open(trials.path, "w", encoding="utf-8") as handle:
         json.dump(rows, handle, indent=1)
     trials.metadata["rows"] = len(rows)
-    out = collections.namedtuple("Outputs", ["best_parameters", "best_objective"])
+    out = collections.namedtuple("out", ["best_parameters", "best_objective"])
     return out(best, float(objective))  # type: ignore[return-value]
 
 
@@ -267,9 +269,9 @@ def tune(
     except (ExperimentSpecError, KatibError) as exc:
         raise TracingError(f"{where}: {exc}") from None
     strategy = "min" if objective_type == "minimize" else "max"
-    metric_path = (
-        "{.status.currentOptimalTrial.observation.metrics[?(@.name==%s)].%s}"
-        % (json.dumps(objective_metric_name), strategy)
+    metric_path = "{.status.currentOptimalTrial.observation.metrics[?(@.name==%s)].%s}" % (
+        json.dumps(objective_metric_name),
+        strategy,
     )
     outputs = {
         "best-parameters": "{.status.currentOptimalTrial.parameterAssignments}",
@@ -295,9 +297,7 @@ def tune(
             ]
         },
     }
-    experiment = dsl.template_component(
-        step_name, template, outputs={k: "str" for k in outputs}
-    )()
+    experiment = dsl.template_component(step_name, template, outputs={k: "str" for k in outputs})()
     results: dsl.PipelineTask = katib_results(
         assignments=experiment.outputs["best-parameters"],
         objective=experiment.outputs["best-objective"],
@@ -312,9 +312,7 @@ def _default(value: str | None) -> dict[str, str]:
     return {} if value is None else {"default": value}
 
 
-def _objective(
-    objective: Any, where: str
-) -> tuple[Callable[..., Any], str, str, list[str]]:
+def _objective(objective: Any, where: str) -> tuple[Callable[..., Any], str, str, list[str]]:
     """(function, source, image, packages) of a plain function or a Python component."""
     if isinstance(objective, PythonComponent):
         return (

@@ -1,5 +1,4 @@
-"""Starting runs from the API: a stored pipeline version, inline YAML, or (retry) the manifest of
-an earlier run, always through the engine's `Engine.submit(..., queue=True)`, so `kubepipe
+"""Starting runs from the API: a stored pipeline version or inline YAML, always through the engine's `Engine.submit(..., queue=True)`, so `kubepipe
 engine` workers execute them exactly as they execute `kubepipe run --detach`."""
 
 from __future__ import annotations
@@ -13,8 +12,6 @@ from engine.spec import Workflow
 from engine.state import RunRecord
 from server.context import Services
 from server.uploads import invalid_spec
-
-RETRY_OF_ANNOTATION = "kubepipe.io/retry-of"
 
 
 def _engine(svc: Services) -> Engine:
@@ -71,23 +68,3 @@ def submit(svc: Services, workflow: Workflow, source: str) -> RunRecord:
         return engine.submit(workflow, source=source, queue=True)
     finally:
         engine.runner.close()
-
-
-def retry_workflow(run: RunRecord) -> Workflow:
-    """The manifest a retry runs: the failed run's own (parameters already applied), under a
-    fresh name. Steps that are cached (`kubepipe.io/cache`) and succeeded before are served from
-    the cache; the others run again."""
-    workflow = Workflow.model_validate(run.manifest)
-    meta = workflow.metadata
-    base = meta.generate_name or f"{meta.name or run.name}-"
-    return workflow.model_copy(
-        update={
-            "metadata": meta.model_copy(
-                update={
-                    "name": None,
-                    "generate_name": base,
-                    "annotations": {**meta.annotations, RETRY_OF_ANNOTATION: run.id},
-                }
-            )
-        }
-    )

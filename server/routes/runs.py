@@ -26,7 +26,7 @@ from server.runs_index import RunQuery, list_runs
 from server.schemas import Graph, RunCreate, RunCreated, RunList, RunSortField, SortOrder
 from server.sources import resolve_source
 from server.store import RunLink
-from server.submit import prepare, retry_workflow, submit
+from server.submit import prepare, submit
 
 router = APIRouter(prefix="/api/v1/runs", tags=["runs"])
 
@@ -241,25 +241,26 @@ def _stop_unclaimed(svc: Services, run_id: str, reason: str) -> None:
     stop_without_engine(svc.metadata, kill, run_id, reason + " before an engine started it")
 
 
-@router.post("/{run_id}/retry", status_code=status.HTTP_201_CREATED, response_model=RunCreated)
+@router.post("/{run_id}/retry", response_model=RunCreated)
 def retry_run(
     run_id: str, who: Principal = Depends(editor), svc: Services = Depends(services)
 ) -> RunCreated:
-    """Run a Failed/Error run's manifest again as a new run (see `server.submit.retry_workflow`)."""
+    """Run the failed steps of a Failed/Error run again, in place, keeping what succeeded (as
+    `argo retry` and `kubepipe retry` do); the run is queued for an engine worker."""
+    from engine.retry import retry_run as retry_in_place
+
     run = visible_run(svc, who, run_id)
     if not run.phase.is_finished or run.phase is RunPhase.SUCCEEDED:
         raise Conflict(
             f"run {run.id} is {run.phase.value}; only a Failed or Error run can be retried",
             field="run_id",
         )
-    workflow = retry_workflow(run)
-    new = submit(svc, workflow, run.source)
-    link = svc.store.run_link(run.id)
-    svc.store.link_run(
-        RunLink(new.id, link.experiment_id, link.pipeline_id, link.pipeline_version_id, run.id)
-    )
+    try:
+        queued = retry_in_place(svc.metadata, svc.artifacts, svc.settings.engine.work_root, run.id)
+    except KubepipeError as exc:  # another retry of the same run won the race
+        raise Conflict(str(exc), field="run_id") from None
     return RunCreated(
-        id=new.id, name=new.name, namespace=new.namespace, phase=new.phase, retry_of=run.id
+        id=queued.id, name=queued.name, namespace=queued.namespace, phase=queued.phase
     )
 
 

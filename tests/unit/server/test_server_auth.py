@@ -152,7 +152,7 @@ WRITES: dict[str, tuple[Call, int]] = {
         201,
     ),
     "stop run": (lambda w: ("POST", f"/api/v1/runs/{w.queued}/stop", {}), 202),
-    "retry run": (lambda w: ("POST", f"/api/v1/runs/{w.run}/retry", {}), 201),
+    "retry run": (lambda w: ("POST", f"/api/v1/runs/{w.queued}/retry", {}), 200),
     "delete run": (lambda w: ("DELETE", f"/api/v1/runs/{w.run}", {}), 204),
     "delete experiment": (lambda w: ("DELETE", f"/api/v1/experiments/{w.experiment}", {}), 204),
     "delete version": (

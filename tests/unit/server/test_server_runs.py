@@ -221,18 +221,22 @@ def test_deleting_an_unfinished_run_is_409(api: Api) -> None:
     assert _run_count(api) == 1
 
 
-def test_retry_a_failed_run_starts_its_manifest_again(api: Api) -> None:
+def test_retry_a_failed_run_runs_its_failed_steps_again_in_place(api: Api) -> None:
     pipeline = api.upload(EXAMPLES / "failing-step.yaml", "failing")
     run = api.start(pipeline["id"])
     assert api.client.post(f"/api/v1/runs/{run['id']}/retry").status_code == 409
     assert api.execute(run["id"]) == "Failed"
+    before = api.client.get(f"/api/v1/runs/{run['id']}").json()
     response = api.client.post(f"/api/v1/runs/{run['id']}/retry")
-    assert response.status_code == 201, response.text
+    assert response.status_code == 200, response.text
     retry = response.json()
-    assert retry["retry_of"] == run["id"] and retry["id"] != run["id"]
-    got = api.client.get(f"/api/v1/runs/{retry['id']}").json()
-    assert got["retryOf"] == run["id"] and got["pipelineId"] == pipeline["id"]
-    assert api.execute(retry["id"]) == "Failed"
+    assert retry["id"] == run["id"] and retry["phase"] == "Pending"
+    assert api.client.post(f"/api/v1/runs/{run['id']}/retry").status_code == 409  # queued now
+    got = api.client.get(f"/api/v1/runs/{run['id']}").json()
+    assert got["pipelineId"] == pipeline["id"] and got["phase"] == "Pending"
+    kept = {n["displayName"] for n in got["nodes"]}
+    assert kept < {n["displayName"] for n in before["nodes"]}  # the failed steps were forgotten
+    assert api.execute(run["id"]) == "Failed"  # the step fails by design, again
 
 
 def test_artifacts_metadata_and_ranged_download(api: Api) -> None:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+import time
 from typing import Any
 
 from engine.phases import NodePhase, NodeType
@@ -20,9 +20,14 @@ _SYMBOLS = {
 
 
 def iso(ts: float | None) -> str | None:
+    """RFC 3339 in UTC to the second, as Argo prints times.
+
+    `time.strftime` over `gmtime` is about three times cheaper than going through `datetime`,
+    which matters for the two stamps of every node of a large run (the API's run detail).
+    """
     if ts is None:
         return None
-    return datetime.fromtimestamp(ts, tz=timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(ts))
 
 
 def node_json(node: NodeRecord) -> dict[str, Any]:

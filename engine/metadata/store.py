@@ -8,6 +8,7 @@ does not pay one round trip per row.
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Collection, Iterator
 from contextlib import contextmanager
@@ -188,7 +189,7 @@ class MetadataStore:
             Path(url.removeprefix("sqlite:///")).expanduser().parent.mkdir(
                 parents=True, exist_ok=True
             )
-        self._engine: Engine = create_engine(url, future=True)
+        self._engine: Engine = create_engine(url, future=True, json_deserializer=_loads)
         if self._engine.dialect.name == "sqlite":
             event.listen(self._engine, "connect", _sqlite_pragmas)
         self._ensure_schema()
@@ -574,6 +575,18 @@ def _node_row(run_id: str, node: NodeRecord) -> dict[str, Any]:
         "handle": node.handle,
         "extra": node.extra,
     }
+
+
+_EMPTY_JSON: dict[str, Any] = {"{}": {}, "[]": [], "null": None}
+
+
+def _loads(text: str) -> Any:
+    """json.loads, skipping the parser for the empty values most node columns hold; a fresh
+    container each time, since callers mutate what they load."""
+    if text in _EMPTY_JSON:
+        empty = _EMPTY_JSON[text]
+        return type(empty)() if empty is not None else None
+    return json.loads(text)
 
 
 def _node_record(row: Any) -> NodeRecord:

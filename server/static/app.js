@@ -96,13 +96,15 @@ function showLogin() {
 }
 
 /* ---- graph ------------------------------------------------------------------------------- */
-const BOX_W = 150, BOX_H = 36, GAP_X = 60, GAP_Y = 20;
+// Top to bottom, as the Kubeflow Pipelines UI draws runs: a long chain grows down the page
+// (which scrolls) instead of out of the graph panel's width.
+const BOX_W = 150, BOX_H = 36, GAP_X = 20, GAP_Y = 40;
 
 function drawGraph(container, graph, onSelect, selected) {
   const pos = {};
   let width = 0, height = 0;
   for (const node of graph.nodes) {
-    const x = 16 + node.layer * (BOX_W + GAP_X), y = 16 + node.position * (BOX_H + GAP_Y);
+    const x = 16 + node.position * (BOX_W + GAP_X), y = 16 + node.layer * (BOX_H + GAP_Y);
     pos[node.id] = { x, y };
     width = Math.max(width, x + BOX_W + 16); height = Math.max(height, y + BOX_H + 16);
   }
@@ -110,8 +112,8 @@ function drawGraph(container, graph, onSelect, selected) {
   for (const [from, to] of graph.edges) {
     const a = pos[from], b = pos[to];
     if (!a || !b) continue;
-    const x1 = a.x + BOX_W, y1 = a.y + BOX_H / 2, x2 = b.x, y2 = b.y + BOX_H / 2, mid = (x1 + x2) / 2;
-    root.append(svg("path", { class: "edge", d: `M${x1},${y1} C${mid},${y1} ${mid},${y2} ${x2},${y2}` }));
+    const x1 = a.x + BOX_W / 2, y1 = a.y + BOX_H, x2 = b.x + BOX_W / 2, y2 = b.y, mid = (y1 + y2) / 2;
+    root.append(svg("path", { class: "edge", d: `M${x1},${y1} C${x1},${mid} ${x2},${mid} ${x2},${y2}` }));
   }
   for (const node of graph.nodes) {
     const g = svg("g", {

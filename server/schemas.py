@@ -174,6 +174,51 @@ class Graph(BaseModel):
     layers: int
 
 
+class TrialObjective(BaseModel):
+    """What the experiment optimises: the metric's name, its direction and the goal, if any."""
+
+    name: str
+    type: str  # "minimize" or "maximize", as Katib's objective.type
+    goal: float | None = None
+
+
+class TrialParameter(BaseModel):
+    """One searched parameter; `numeric` says whether it plots on an axis or as a strip."""
+
+    name: str
+    type: str  # Katib's parameterType: double, int, discrete, categorical
+    numeric: bool
+    min: float | None = None  # the feasible space, so a plot shows the whole searched range
+    max: float | None = None
+    values: list[str] = []  # the feasible list of a discrete or categorical parameter
+
+
+class TrialRow(BaseModel):
+    """One trial: its node (to open its logs), Katib state, assignments and objective."""
+
+    index: int  # creation order, 0-based: the x axis of the objective-over-trials plot
+    name: str
+    node_id: str
+    state: str  # Katib's trial state (Created, Running, Succeeded, Failed, EarlyStopped, ...)
+    phase: str
+    parameters: dict[str, str]
+    objective: float | None = None
+    best: bool = False
+
+
+class TrialsOut(BaseModel):
+    """A Katib experiment step's trials, as the dashboard's table and plots need them."""
+
+    node_id: str
+    experiment: str
+    algorithm: str
+    condition: str | None  # the Experiment's latest condition reason (ExperimentRunning, ...)
+    objective: TrialObjective
+    parameters: list[TrialParameter]
+    best_trial: str | None  # status.currentOptimalTrial.bestTrialName
+    trials: list[TrialRow]
+
+
 class Whoami(BaseModel):
     namespace: str | None  # None: the local user, who sees every namespace
     role: Role

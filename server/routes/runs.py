@@ -23,10 +23,19 @@ from server.errors import Conflict, Invalid, NotFound
 from server.graph import run_graph
 from server.lookups import visible_experiment, visible_run
 from server.runs_index import RunQuery, list_runs
-from server.schemas import Graph, RunCreate, RunCreated, RunList, RunSortField, SortOrder
+from server.schemas import (
+    Graph,
+    RunCreate,
+    RunCreated,
+    RunList,
+    RunSortField,
+    SortOrder,
+    TrialsOut,
+)
 from server.sources import resolve_source
 from server.store import RunLink
 from server.submit import prepare, submit
+from server.trials import experiment_trials
 
 router = APIRouter(prefix="/api/v1/runs", tags=["runs"])
 
@@ -203,6 +212,19 @@ def get_node(
         if e.node_id == node.id
     ]
     return body
+
+
+@router.get("/{run_id}/nodes/{node_id}/trials", response_model=TrialsOut)
+def get_trials(
+    run_id: str,
+    node_id: str,
+    who: Principal = Depends(principal),
+    svc: Services = Depends(services),
+) -> TrialsOut:
+    """A Katib experiment step's trials (the dashboard's trials table and plots), 404 for a node
+    that is not an experiment."""
+    run = visible_run(svc, who, run_id)
+    return experiment_trials(svc.metadata.load_state(run.id), node_id)
 
 
 @router.post("/{run_id}/stop", status_code=status.HTTP_202_ACCEPTED, response_model=RunCreated)

@@ -1,0 +1,99 @@
+"""The trials endpoint on a real Katib experiment run (examples/katib-experiment.yaml through the
+real engine): one row per trial in creation order with Katib's state, parameters and objective,
+the best row exactly `currentOptimalTrial`, the search space for the plots' axes, and 404s (as
+the server's JSON errors) for a node that is not an experiment and for another namespace."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from server_support import EXAMPLES, Api
+
+from server.schemas import Role
+
+TRIALS = 4
+
+
+def _experiment_yaml() -> str:
+    """The example with fewer trials, so the test stays quick."""
+    text = (EXAMPLES / "katib-experiment.yaml").read_text()
+    assert "maxTrialCount: 6" in text
+    return text.replace("maxTrialCount: 6", f"maxTrialCount: {TRIALS}")
+
+
+def _run_experiment(api: Api, headers: dict[str, str] | None = None) -> tuple[str, dict]:
+    response = api.client.post(
+        "/api/v1/runs", json={"pipeline_yaml": _experiment_yaml()}, headers=headers or {}
+    )
+    assert response.status_code == 201, response.text
+    run_id = response.json()["id"]
+    assert api.execute(run_id) == "Succeeded"
+    return run_id, api.client.get(f"/api/v1/runs/{run_id}", headers=headers or {}).json()
+
+
+def test_trials_rows_best_and_search_space(api: Api) -> None:
+    run_id, run = _run_experiment(api)
+    trial_nodes = [n for n in run["nodes"] if n["type"] == "Trial"]
+    experiment = next(
+        n for n in run["nodes"] if set(n["children"]) & {t["id"] for t in trial_nodes}
+    )
+    response = api.client.get(f"/api/v1/runs/{run_id}/nodes/{experiment['id']}/trials")
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert body["experiment"] == "quadratic-tpe" and body["algorithm"] == "tpe"
+    assert body["objective"] == {"name": "loss", "type": "minimize", "goal": None}
+    assert body["condition"] == "ExperimentMaxTrialsReached"
+    params = {p["name"]: p for p in body["parameters"]}
+    assert params["lr"] == {
+        "name": "lr",
+        "type": "double",
+        "numeric": True,
+        "min": 0.01,
+        "max": 0.5,
+        "values": [],
+    }
+    assert params["layers"]["type"] == "int" and params["layers"]["max"] == 6.0
+
+    rows = body["trials"]
+    assert len(rows) == TRIALS and [r["index"] for r in rows] == list(range(TRIALS))
+    by_node = {t["id"]: t for t in trial_nodes}
+    for row in rows:
+        node = by_node[row["node_id"]]
+        assert row["name"] == node["displayName"] and row["state"] == "Succeeded"
+        assert set(row["parameters"]) == {"lr", "layers"}
+        lr, layers = float(row["parameters"]["lr"]), int(row["parameters"]["layers"])
+        assert 0.01 <= lr <= 0.5 and 1 <= layers <= 6
+        # the trial's own objective: the example's quadratic, printed to 6 decimals
+        assert row["objective"] == round((lr - 0.1) ** 2 * 100 + (layers - 3) ** 2, 6)
+
+    best = [r for r in rows if r["best"]]
+    assert len(best) == 1 and best[0]["name"] == body["best_trial"]
+    assert best[0]["objective"] == min(r["objective"] for r in rows)
+    assert body["best_trial"] == run["outputs"]["entryParameters"]["best-trial"]
+
+
+def test_a_node_that_is_no_experiment_is_404(api: Api) -> None:
+    run_id, run = _run_experiment(api)
+    trial = next(n for n in run["nodes"] if n["type"] == "Trial")
+    response = api.client.get(f"/api/v1/runs/{run_id}/nodes/{trial['id']}/trials")
+    assert response.status_code == 404
+    assert response.json()["error"] == "not found" and response.json()["field"] == "node_id"
+    assert "not a Katib experiment" in response.json()["detail"]
+    missing = api.client.get(f"/api/v1/runs/{run_id}/nodes/nope/trials")
+    assert missing.status_code == 404 and "no node 'nope'" in missing.json()["detail"]
+    assert api.client.get("/api/v1/runs/nope/nodes/x/trials").json()["field"] == "run_id"
+
+
+def test_trials_follow_the_runs_namespace(make_api: Callable[..., Api]) -> None:
+    api = make_api(auth=True)
+    store = api.app.state.services.store
+    editor = {"Authorization": f"Bearer {store.create_token('team-a', Role.EDITOR)}"}
+    viewer = {"Authorization": f"Bearer {store.create_token('team-a', Role.VIEWER)}"}
+    other = {"Authorization": f"Bearer {store.create_token('team-b', Role.EDITOR)}"}
+    run_id, run = _run_experiment(api, editor)
+    node = next(n["id"] for n in run["nodes"] if n["templateName"] == "experiment")
+    path = f"/api/v1/runs/{run_id}/nodes/{node}/trials"
+    assert api.client.get(path, headers=viewer).status_code == 200
+    assert len(api.client.get(path, headers=viewer).json()["trials"]) == TRIALS
+    assert api.client.get(path, headers=other).status_code == 404
+    assert api.client.get(path).status_code == 401

@@ -252,9 +252,12 @@ async function runPage(id) {
   const graphBox = h("div", { class: "graph", id: "run-graph" });
   const panel = h("div", { class: "card side", id: "node-panel" }, h("p", { class: "muted" }, "Click a node for its details, logs and artifacts."));
   const errors = h("div");
+  const trialsBox = h("div", { id: "trials" });
   view.replaceChildren(h("div", { class: "inline" }, title, badge), actions, errors,
-    h("div", { class: "row" }, h("div", { class: "grow" }, h("div", { class: "card" }, meta), h("div", { class: "card" }, h("h2", {}, "Graph"), graphBox)), panel));
+    h("div", { class: "row" }, h("div", { class: "grow" }, h("div", { class: "card" }, meta), h("div", { class: "card" }, h("h2", {}, "Graph"), graphBox)), panel),
+    trialsBox);
   let run = null, finishedOnce = false;
+  const trialSections = new Map();  // experiment node id -> its section (keeps sort order across polls)
 
   async function act(method, path, then) {
     errors.replaceChildren();
@@ -277,8 +280,25 @@ async function runPage(id) {
       done && run.phase !== "Succeeded" && canEdit() ? h("button", { id: "retry-run", onclick: () => act("POST", `/api/v1/runs/${id}/retry`, (r) => { location.hash = `#/runs/${r.id}`; }) }, "Retry") : "",
       done && canEdit() ? h("button", { id: "delete-run", class: "danger", onclick: () => { if (confirm("Delete this run?")) act("DELETE", `/api/v1/runs/${id}`, () => { location.hash = "#/runs"; }); } }, "Delete") : "");
     drawGraph(graphBox, await api("GET", `/api/v1/runs/${id}/graph`), select, selected);
+    await refreshTrials();
     if (selected) await showNode(selected, false);
     return done;
+  }
+  /* A Katib experiment step (a node with Trial children) gets a trials section under the graph;
+   * it follows the run while trials run and stops fetching once the step has finished. */
+  async function refreshTrials() {
+    const trialIds = new Set(run.nodes.filter((n) => n.type === "Trial").map((n) => n.id));
+    for (const node of run.nodes.filter((n) => n.children.some((c) => trialIds.has(c)))) {
+      let section = trialSections.get(node.id);
+      if (!section) {
+        section = trialsSection(id, node.id, (trial) => select({ id: trial.node_id }));
+        trialSections.set(node.id, section);
+        trialsBox.append(section.el);
+      }
+      if (section.final) continue;
+      try { await section.load(); } catch (error) { section.el.replaceChildren(errorBox(error)); }
+      section.final = FINISHED.has(node.phase);
+    }
   }
   async function select(node) { selected = node.id; graphBox.querySelectorAll(".node").forEach((g) => g.classList.toggle("selected", g.dataset.nodeId === node.id)); await showNode(node.id, true); }
   async function showNode(nodeId, fresh) {
@@ -312,6 +332,179 @@ async function runPage(id) {
       if (done) { if (finishedOnce) clearInterval(timer); finishedOnce = true; }
     } catch (error) { clearInterval(timer); }
   });
+}
+
+/* ---- Katib trials: table and inline SVG plots ---------------------------------------------- */
+function fmt(value) {
+  if (value === null || value === undefined || value === "") return "–";
+  const n = Number(value);
+  if (!Number.isFinite(n)) return String(value);
+  if (Number.isInteger(n)) return String(n);
+  const a = Math.abs(n);
+  return a !== 0 && (a < 1e-3 || a >= 1e6) ? n.toExponential(2) : String(Number(n.toPrecision(4)));
+}
+
+function niceTicks(lo, hi, count) {
+  const span = hi - lo, raw = span / Math.max(count, 1), mag = Math.pow(10, Math.floor(Math.log10(raw)));
+  const step = [1, 2, 2.5, 5, 10].map((m) => m * mag).find((s) => span / s <= count) || 10 * mag;
+  const ticks = [];
+  for (let t = Math.ceil(lo / step - 1e-9) * step; t <= hi + step * 1e-9; t += step) ticks.push(Number(t.toPrecision(12)));
+  return ticks;
+}
+
+function padded(lo, hi) {
+  if (lo === hi) return [lo - (Math.abs(lo) || 1) * 0.1, hi + (Math.abs(hi) || 1) * 0.1];
+  const pad = (hi - lo) * 0.06;
+  return [lo - pad, hi + pad];
+}
+
+/* One scatter plot. `x` is numeric ({lo, hi, integer}) or categorical ({categories}); points are
+ * {x, y, name, best}; `line` is an optional list of [x, y] drawn as a step line (running best). */
+function scatterPlot({ id, title, xLabel, yLabel, x, yDomain, points, line }) {
+  const W = 340, H = 230, L = 56, R = 14, T = 12, B = 40, pw = W - L - R, ph = H - T - B;
+  const root = svg("svg", { class: "plot", id, viewBox: `0 0 ${W} ${H}`, role: "img", "aria-label": title, preserveAspectRatio: "xMidYMid meet" });
+  const [ylo, yhi] = yDomain;
+  const sy = (v) => T + ph - ((v - ylo) / (yhi - ylo)) * ph;
+  let sx, xTicks;
+  if (x.categories) {
+    const band = pw / Math.max(x.categories.length, 1);
+    sx = (v, i) => L + band * (x.categories.indexOf(v) + 0.5) + (x.categories.length ? ((i * 37) % 11 - 5) * Math.min(band / 30, 2) : 0);
+    xTicks = x.categories.map((c, i) => ({ at: L + band * (i + 0.5), label: c.length > 10 ? c.slice(0, 9) + "…" : c }));
+  } else {
+    const [xlo, xhi] = padded(x.lo, x.hi);
+    sx = (v) => L + ((v - xlo) / (xhi - xlo)) * pw;
+    xTicks = niceTicks(xlo, xhi, 5).filter((t) => !x.integer || Number.isInteger(t)).map((t) => ({ at: sx(t), label: fmt(t) }));
+  }
+  root.append(svg("rect", { class: "plot-area", x: L, y: T, width: pw, height: ph }));
+  for (const t of niceTicks(ylo, yhi, 4)) {
+    root.append(svg("line", { class: "grid", x1: L, x2: L + pw, y1: sy(t), y2: sy(t) }));
+    const label = svg("text", { class: "tick", x: L - 6, y: sy(t) + 4, "text-anchor": "end" });
+    label.textContent = fmt(t);
+    root.append(label);
+  }
+  for (const t of xTicks) {
+    root.append(svg("line", { class: "axis-tick", x1: t.at, x2: t.at, y1: T + ph, y2: T + ph + 4 }));
+    const label = svg("text", { class: "tick", x: t.at, y: T + ph + 16, "text-anchor": "middle" });
+    label.textContent = t.label;
+    root.append(label);
+  }
+  const xl = svg("text", { class: "axis-label", x: L + pw / 2, y: H - 6, "text-anchor": "middle" });
+  xl.textContent = xLabel;
+  const yl = svg("text", { class: "axis-label", x: 12, y: T + ph / 2, "text-anchor": "middle", transform: `rotate(-90 12 ${T + ph / 2})` });
+  yl.textContent = yLabel;
+  root.append(xl, yl);
+  if (line && line.length) {
+    let d = "";
+    line.forEach(([lx, ly], i) => { d += i === 0 ? `M${sx(lx)},${sy(ly)}` : `H${sx(lx)}V${sy(ly)}`; });
+    d += `H${L + pw}`;
+    root.append(svg("path", { class: "running-best", d }));
+  }
+  const ordered = [...points].sort((a, b) => Number(a.best) - Number(b.best));  // best drawn on top
+  ordered.forEach((p) => {
+    const dot = svg("circle", { class: "point" + (p.best ? " best" : ""), cx: sx(p.x, p.index), cy: sy(p.y), r: p.best ? 6 : 4.5, "data-trial": p.name });
+    const tip = svg("title", {});
+    tip.textContent = `${p.name}: ${xLabel} ${fmt(p.x)}, ${yLabel} ${fmt(p.y)}`;
+    dot.append(tip);
+    root.append(dot);
+  });
+  return h("figure", { class: "plot-box" }, root, h("figcaption", {}, title));
+}
+
+function trialsSection(runId, nodeId, onOpen) {
+  const el = h("section", { class: "card trials", "data-experiment": nodeId });
+  const section = { el, final: false, data: null, sort: { key: "index", dir: 1 } };
+  function value(row, key) {
+    if (key === "index") return row.index;
+    if (key === "name") return row.name;
+    if (key === "state") return row.state;
+    if (key === "objective") return row.objective;
+    return row.parameters[key.slice(2)];
+  }
+  function compare(a, b) {
+    const { key, dir } = section.sort;
+    const va = value(a, key), vb = value(b, key);
+    const missing = (v) => v === null || v === undefined || v === "";
+    if (missing(va) || missing(vb)) return missing(va) - missing(vb);  // empty last, either way
+    const na = Number(va), nb = Number(vb);
+    const order = Number.isFinite(na) && Number.isFinite(nb) ? na - nb : String(va).localeCompare(String(vb));
+    return dir * order || a.index - b.index;
+  }
+  function sortBy(key) {
+    section.sort = section.sort.key === key ? { key, dir: -section.sort.dir } : { key, dir: 1 };
+    render();
+  }
+  function header(key, label, cls) {
+    const active = section.sort.key === key;
+    return h("th", { class: cls, "aria-sort": active ? (section.sort.dir > 0 ? "ascending" : "descending") : "none" },
+      h("button", { class: "sort", type: "button", "data-sort": key, onclick: () => sortBy(key) }, label,
+        h("span", { class: "arrow", "aria-hidden": "true" }, active ? (section.sort.dir > 0 ? " ▲" : " ▼") : "")));
+  }
+  function hover(name, on) {
+    el.querySelectorAll("circle.point").forEach((c) => c.classList.toggle("hover", on && c.dataset.trial === name));
+  }
+  function render() {
+    const d = section.data;
+    const objective = d.objective.name;
+    const rows = [...d.trials].sort(compare);
+    const best = d.trials.find((t) => t.best);
+    const table = h("table", { class: "trials-table" },
+      h("thead", {}, h("tr", {}, header("index", "#", "num"), header("name", "Trial"), header("state", "State"),
+        d.parameters.map((p) => header(`p:${p.name}`, p.name, "num")), header("objective", objective, "num objective"))),
+      h("tbody", {}, rows.map((t) => h("tr", {
+        class: t.best ? "best" : null, "data-trial": t.name, "data-state": t.state,
+        onmouseenter: () => hover(t.name, true), onmouseleave: () => hover(t.name, false),
+      },
+      h("td", { class: "num muted" }, t.index + 1),
+      h("td", {}, h("a", { href: "#", onclick: (e) => { e.preventDefault(); onOpen(t); } }, t.name), t.best ? h("span", { class: "best-tag" }, "best") : null),
+      h("td", {}, h("span", { class: "trial-state", "data-state": t.state }, t.state)),
+      d.parameters.map((p) => h("td", { class: "num", title: t.parameters[p.name] ?? "" }, fmt(t.parameters[p.name]))),
+      h("td", { class: "num objective" }, fmt(t.objective))))));
+    if (!d.trials.length) table.querySelector("tbody").append(h("tr", {}, h("td", { colspan: 4 + d.parameters.length, class: "muted" }, "No trials yet.")));
+
+    const scored = d.trials.filter((t) => t.objective !== null);
+    const plots = h("div", { class: "plots" });
+    if (scored.length) {
+      const ys = scored.map((t) => t.objective);
+      const yDomain = padded(Math.min(...ys), Math.max(...ys));
+      const better = d.objective.type === "maximize" ? (a, b) => a > b : (a, b) => a < b;
+      const line = [];
+      let bestSoFar = null;
+      for (const t of scored) if (bestSoFar === null || better(t.objective, bestSoFar)) { bestSoFar = t.objective; line.push([t.index, bestSoFar]); }
+      plots.append(scatterPlot({ id: `plot-${nodeId}-index`, title: `${objective} by trial (line: best so far)`, xLabel: "trial #", yLabel: objective,
+        x: { lo: 0, hi: Math.max(d.trials.length - 1, 1), integer: true }, yDomain, line,
+        points: scored.map((t) => ({ x: t.index, y: t.objective, name: t.name, best: t.best, index: t.index })) }));
+      for (const p of d.parameters) {
+        const values = scored.map((t) => t.parameters[p.name]);
+        let x;
+        if (p.numeric) {
+          const nums = values.map(Number).filter(Number.isFinite);
+          x = { lo: Math.min(p.min ?? Infinity, ...nums), hi: Math.max(p.max ?? -Infinity, ...nums), integer: p.type === "int" };
+        } else {
+          x = { categories: [...new Set([...(p.values || []), ...values.map(String)])] };
+        }
+        plots.append(scatterPlot({ id: `plot-${nodeId}-${p.name}`, title: `${objective} against ${p.name}${p.numeric ? "" : " (categorical)"}`,
+          xLabel: p.name, yLabel: objective, x, yDomain,
+          points: scored.map((t) => ({ x: p.numeric ? Number(t.parameters[p.name]) : String(t.parameters[p.name]), y: t.objective, name: t.name, best: t.best, index: t.index })) }));
+      }
+    } else {
+      plots.append(h("p", { class: "muted" }, "The plots appear when a trial reports its objective."));
+    }
+    const unscored = d.trials.length - scored.length;
+    fill(el,
+      h("div", { class: "trials-head" }, h("h2", {}, `Trials · ${d.experiment}`),
+        h("span", { class: "muted" }, `${d.algorithm} · ${d.objective.type} ${objective}`, d.objective.goal !== null ? ` (goal ${fmt(d.objective.goal)})` : "",
+          ` · ${d.trials.length} trial(s)`, d.condition ? ` · ${d.condition}` : "")),
+      best ? h("p", { class: "best-line" }, "Best ", h("strong", {}, best.name), `: ${objective} = ${fmt(best.objective)}`,
+        d.parameters.length ? ` with ${d.parameters.map((p) => `${p.name} = ${fmt(best.parameters[p.name])}`).join(", ")}` : "") : null,
+      h("div", { class: "table-wrap" }, table),
+      plots,
+      unscored > 0 && scored.length ? h("p", { class: "muted" }, `${unscored} trial(s) without an objective are not plotted.`) : null);
+  }
+  section.load = async () => {
+    section.data = await api("GET", `/api/v1/runs/${runId}/nodes/${encodeURIComponent(nodeId)}/trials`);
+    render();
+  };
+  return section;
 }
 
 function artifactPreview(a) {

@@ -354,7 +354,7 @@ function niceTicks(lo, hi, count) {
 
 function padded(lo, hi) {
   if (lo === hi) return [lo - (Math.abs(lo) || 1) * 0.1, hi + (Math.abs(hi) || 1) * 0.1];
-  const pad = (hi - lo) * 0.06;
+  const pad = (hi - lo) * 0.08;
   return [lo - pad, hi + pad];
 }
 
@@ -448,17 +448,17 @@ function trialsSection(runId, nodeId, onOpen) {
     const rows = [...d.trials].sort(compare);
     const best = d.trials.find((t) => t.best);
     const table = h("table", { class: "trials-table" },
-      h("thead", {}, h("tr", {}, header("index", "#", "num"), header("name", "Trial"), header("state", "State"),
-        d.parameters.map((p) => header(`p:${p.name}`, p.name, "num")), header("objective", objective, "num objective"))),
+      h("thead", {}, h("tr", {}, header("index", "#", "num"), header("name", "Trial"), header("objective", objective, "num objective"),
+        d.parameters.map((p) => header(`p:${p.name}`, p.name, "num")), header("state", "State", "optional"))),
       h("tbody", {}, rows.map((t) => h("tr", {
         class: t.best ? "best" : null, "data-trial": t.name, "data-state": t.state,
         onmouseenter: () => hover(t.name, true), onmouseleave: () => hover(t.name, false),
       },
       h("td", { class: "num muted" }, t.index + 1),
       h("td", {}, h("a", { href: "#", onclick: (e) => { e.preventDefault(); onOpen(t); } }, t.name), t.best ? h("span", { class: "best-tag" }, "best") : null),
-      h("td", {}, h("span", { class: "trial-state", "data-state": t.state }, t.state)),
+      h("td", { class: "num objective" }, fmt(t.objective)),
       d.parameters.map((p) => h("td", { class: "num", title: t.parameters[p.name] ?? "" }, fmt(t.parameters[p.name]))),
-      h("td", { class: "num objective" }, fmt(t.objective))))));
+      h("td", { class: "optional" }, h("span", { class: "trial-state", "data-state": t.state }, t.state))))));
     if (!d.trials.length) table.querySelector("tbody").append(h("tr", {}, h("td", { colspan: 4 + d.parameters.length, class: "muted" }, "No trials yet.")));
 
     const scored = d.trials.filter((t) => t.objective !== null);

@@ -57,7 +57,7 @@ def test_trials_table_best_row_and_plots(server: str, page: Any, tmp_path: Path)
     section = page.locator(f'#trials section[data-experiment="{experiment["id"]}"]')
     assert "quadratic-tpe" in section.locator("h2").inner_text()
     headers = section.locator("thead th").all_inner_texts()
-    assert [h.strip(" ▲▼") for h in headers] == ["#", "TRIAL", "STATE", "LR", "LAYERS", "LOSS"]
+    assert [h.strip(" ▲▼") for h in headers] == ["#", "TRIAL", "LOSS", "LR", "LAYERS", "STATE"]
     assert section.locator("tr.best").get_attribute("data-trial") == best
     assert best in page.inner_text(".best-line")
     highlight = section.locator("tr.best").evaluate("r => getComputedStyle(r).backgroundColor")

@@ -98,6 +98,15 @@ def _duration(node: NodeRecord, now: float) -> str:
     return f"{seconds:.1f}s" if seconds < 60 else f"{int(seconds // 60)}m{int(seconds % 60)}s"
 
 
+def _short(value: Any) -> str:
+    """A float to 4 significant digits (a sampled 0.18842696688221447 reads as 0.1884)."""
+    text = str(value)
+    try:
+        return text if text.lstrip("-").isdigit() else f"{float(text):.4g}"
+    except ValueError:
+        return text
+
+
 def tree_lines(state: RunState, now: float) -> list[str]:
     """The node tree as `argo get` draws it, minus the structural nodes nobody needs to see."""
     lines: list[str] = []
@@ -111,6 +120,16 @@ def tree_lines(state: RunState, now: float) -> list[str]:
             )
             if "cached_from" in node.extra:
                 detail = "(cached)"
+            if node.type is NodeType.TRIAL:  # a Katib trial: its assignments and objective
+                values = (node.outputs or {}).get("parameters") or (node.inputs or {}).get(
+                    "parameters"
+                )
+                shown = {
+                    k: v
+                    for k, v in (values or {}).items()
+                    if not (k == "condition" and v == node.phase.value)
+                }
+                detail = " ".join([f"{k}={_short(v)}" for k, v in shown.items()] + [detail])
             name = node.display_name
             line = f"{prefix}{branch}{_SYMBOLS[node.phase]} {name}  {node.phase.value}  {_duration(node, state_now)}"
             if detail:

@@ -19,7 +19,9 @@ def _start_experiment(server: str) -> str:
     """Queue examples/katib-experiment.yaml (fewer trials) through the API; the worker runs it."""
     text = (EXAMPLES / "katib-experiment.yaml").read_text()
     assert "maxTrialCount: 6" in text
-    body = json.dumps({"pipeline_yaml": text.replace("maxTrialCount: 6", f"maxTrialCount: {TRIALS}")})
+    body = json.dumps(
+        {"pipeline_yaml": text.replace("maxTrialCount: 6", f"maxTrialCount: {TRIALS}")}
+    )
     request = urllib.request.Request(
         server + "/api/v1/runs",
         data=body.encode(),
@@ -88,9 +90,7 @@ def test_trials_table_best_row_and_plots(server: str, page: Any, tmp_path: Path)
 
     # a trial's name opens its node (logs) in the side panel
     section.locator(f'tr[data-trial="{best}"] a').click()
-    page.wait_for_function(
-        f"document.querySelector('#node-title')?.textContent.includes('{best}')"
-    )
+    page.wait_for_function(f"document.querySelector('#node-title')?.textContent.includes('{best}')")
     section.scroll_into_view_if_needed()
     page.screenshot(path=str(tmp_path / "trials.png"), full_page=True)
 

@@ -7,8 +7,11 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+import pytest
+from click.testing import CliRunner
 from server_support import EXAMPLES, Api
 
+from engine.cli import main as kubepipe
 from server.schemas import Role
 
 TRIALS = 4
@@ -97,3 +100,18 @@ def test_trials_follow_the_runs_namespace(make_api: Callable[..., Api]) -> None:
     assert len(api.client.get(path, headers=viewer).json()["trials"]) == TRIALS
     assert api.client.get(path, headers=other).status_code == 404
     assert api.client.get(path).status_code == 401
+
+
+def test_kubepipe_get_lists_each_trial_with_its_values(
+    api: Api, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    run_id, run = _run_experiment(api)
+    monkeypatch.setenv("KUBEPIPE_HOME", str(api.settings.engine.home))
+    monkeypatch.delenv("KUBEPIPE_DB_URL", raising=False)
+    tree = CliRunner().invoke(kubepipe, ["get", run_id], catch_exceptions=False).stdout
+    for trial in (n for n in run["nodes"] if n["type"] == "Trial"):
+        line = next(x for x in tree.splitlines() if f" {trial['displayName']}  " in x)
+        values = trial["outputs"]["parameters"]
+        objective = float(values["objective"])
+        assert f"lr={float(values['lr']):.4g} layers={values['layers']} " in line, line
+        assert line.endswith(f"objective={objective:.4g}") and "condition=" not in line, line

@@ -40,10 +40,11 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import httpx  # noqa: E402
-from sqlalchemy import create_engine, insert, text  # noqa: E402
+from sqlalchemy import insert, text  # noqa: E402
 
 from engine.metadata.store import MetadataStore  # noqa: E402
 from engine.metadata.tables import RunRow  # noqa: E402
+from engine.metadata.testing import throwaway_schema
 from engine.phases import NodePhase, NodeType, RunPhase  # noqa: E402
 from engine.state import RunRecord  # noqa: E402
 
@@ -72,16 +73,8 @@ def database(kind: str, home: Path) -> Iterator[str]:
     if kind == "sqlite":
         yield f"sqlite:///{home / 'kubepipe.db'}"
         return
-    admin = create_engine(PG_URL)
-    schema = f"kp_bench_{uuid.uuid4().hex[:8]}"
-    with admin.begin() as conn:
-        conn.execute(text(f"CREATE SCHEMA {schema}"))
-    try:
-        yield f"{PG_URL}?options=-csearch_path%3D{schema}"
-    finally:
-        with admin.begin() as conn:
-            conn.execute(text(f"DROP SCHEMA {schema} CASCADE"))
-        admin.dispose()
+    with throwaway_schema(PG_URL, prefix="kp_bench") as url:
+        yield url
 
 
 def fill(url: str, runs: int) -> str:

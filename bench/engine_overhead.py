@@ -24,13 +24,11 @@ from __future__ import annotations
 
 import argparse
 import gc
-import os
 import resource
 import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Literal
 
@@ -39,6 +37,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from artifact_store import open_store
 from engine.executor import Engine
 from engine.metadata.store import MetadataStore
+from engine.metadata.testing import PostgresUnreachable, throwaway_schema
 from engine.runners.base import Runner
 from engine.runners.fake import InstantRunner
 from engine.runners.local import LocalRunner, LocalRunnerSettings
@@ -201,28 +200,6 @@ def bench_dag(chains: int, length: int, db_url: str | None = None) -> float:
     return rate
 
 
-def postgres_schema(url: str) -> tuple[str, Callable[[], None]] | None:
-    """A throwaway schema on the PostgreSQL server at `url`, or None when it is not reachable."""
-    from sqlalchemy import create_engine, text
-
-    try:
-        admin = create_engine(url)
-        schema = f"kp_bench_{os.getpid()}"
-        with admin.begin() as conn:
-            conn.execute(text(f"drop schema if exists {schema} cascade"))
-            conn.execute(text(f"create schema {schema}"))
-    except Exception as exc:  # no server: say so and skip
-        print(f"[2] PostgreSQL at {url} not reachable ({type(exc).__name__}); skipped")
-        return None
-
-    def drop() -> None:
-        with admin.begin() as conn:
-            conn.execute(text(f"drop schema {schema} cascade"))
-        admin.dispose()
-
-    return f"{url}?options=-csearch_path%3D{schema}", drop
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="50 steps, 10 x 10 DAG")
@@ -250,14 +227,13 @@ def main() -> None:
         bench_chain(steps, args.isolation)
     if args.only in (None, "dag"):
         sqlite_rate = bench_dag(chains, length)
-        target = postgres_schema(args.postgres) if args.postgres else None
-        if target is not None:
-            url, drop = target
+        if args.postgres:
             try:
-                pg_rate = bench_dag(chains, length, url)
-            finally:
-                drop()
-            print(f"    PostgreSQL / SQLite  {pg_rate / sqlite_rate:.2f}x")
+                with throwaway_schema(args.postgres, prefix="kp_bench") as url:
+                    pg_rate = bench_dag(chains, length, url)
+                print(f"    PostgreSQL / SQLite  {pg_rate / sqlite_rate:.2f}x")
+            except PostgresUnreachable as exc:
+                print(f"[2] {exc}; skipped")
 
 
 if __name__ == "__main__":

@@ -6,14 +6,15 @@ import json
 import os
 import subprocess
 import sys
-import uuid
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from e2e_support import EXAMPLES, ROOT
-from sqlalchemy import create_engine, text
+from sqlalchemy import text
 
 from engine.metadata.store import MetadataStore
+from engine.metadata.testing import postgres_url_or_skip
 from engine.worker import lock_sqlite_queue
 
 PG_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
@@ -60,20 +61,8 @@ def test_a_run_whose_engine_died_is_adopted_and_a_live_one_is_not(cli, home: Pat
 
 
 @pytest.fixture
-def pg_url() -> str:
-    try:
-        admin = create_engine(PG_URL)
-        with admin.connect() as conn:
-            conn.execute(text("select 1"))
-    except Exception as exc:
-        pytest.skip(f"PostgreSQL at 127.0.0.1:5432 is not reachable ({type(exc).__name__})")
-    schema = f"kp_{uuid.uuid4().hex[:10]}"
-    with admin.begin() as conn:
-        conn.execute(text(f"create schema {schema}"))
-    yield f"{PG_URL}?options=-csearch_path%3D{schema}"
-    with admin.begin() as conn:
-        conn.execute(text(f"drop schema {schema} cascade"))
-    admin.dispose()
+def pg_url() -> Iterator[str]:
+    yield from postgres_url_or_skip()
 
 
 def test_three_workers_on_postgresql_execute_each_run_and_node_once(

@@ -3,34 +3,19 @@
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from sqlalchemy import create_engine, text
 
 from engine.metadata.store import MetadataStore
+from engine.metadata.testing import postgres_url_or_skip
 
 PG_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 
 
 def _postgres_schema() -> Iterator[str]:
-    try:
-        admin = create_engine(PG_URL)
-        with admin.connect() as conn:
-            conn.execute(text("select 1"))
-    except Exception as exc:  # no server: the SQLite half still runs
-        pytest.skip(f"PostgreSQL at 127.0.0.1:5432 is not reachable ({type(exc).__name__})")
-    schema = f"kp_{uuid.uuid4().hex[:10]}"
-    with admin.begin() as conn:
-        conn.execute(text(f"create schema {schema}"))
-    try:
-        yield f"{PG_URL}?options=-csearch_path%3D{schema}"
-    finally:
-        with admin.begin() as conn:
-            conn.execute(text(f"drop schema {schema} cascade"))
-        admin.dispose()
+    yield from postgres_url_or_skip()
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])

@@ -3,14 +3,11 @@ a recurring run from a few fields, and a scheduler on a fake clock."""
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Iterator
 from typing import Any
 
-import pytest
-from sqlalchemy import create_engine, text
-
 from engine.metadata.store import MetadataStore
+from engine.metadata.testing import postgres_url_or_skip
 from engine.phases import RunPhase
 from scheduler.clock import FakeClock
 from scheduler.definitions import initial_cursor
@@ -40,21 +37,7 @@ FAST = SchedulerSettings(wake_interval=1e9, housekeeping_interval=1e9, busy_rech
 
 def postgres_url() -> Iterator[str]:
     """A URL whose search_path is a fresh schema, dropped afterwards (skips without a server)."""
-    try:
-        admin = create_engine(PG_URL)
-        with admin.connect() as conn:
-            conn.execute(text("select 1"))
-    except Exception as exc:
-        pytest.skip(f"PostgreSQL at 127.0.0.1:5432 is not reachable ({type(exc).__name__})")
-    schema = f"kps_{uuid.uuid4().hex[:10]}"
-    with admin.begin() as conn:
-        conn.execute(text(f"create schema {schema}"))
-    try:
-        yield f"{PG_URL}?options=-csearch_path%3D{schema}"
-    finally:
-        with admin.begin() as conn:
-            conn.execute(text(f"drop schema {schema} cascade"))
-        admin.dispose()
+    yield from postgres_url_or_skip("kps")
 
 
 def spec(name: str = "tick", **fields: Any) -> RecurringRunSpec:

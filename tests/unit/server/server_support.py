@@ -3,16 +3,14 @@ runs it queues with the real engine in-process (what a `kubepipe engine` worker 
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
-from sqlalchemy import create_engine, text
 
+from engine.metadata.testing import postgres_url_or_skip
 from engine.settings import Settings
 from server import ServerSettings
 
@@ -69,18 +67,4 @@ def _settings(home: Path, db_url: str | None, **extra: object) -> ServerSettings
 
 def postgres_url() -> Iterator[str]:
     """A throwaway schema on the local PostgreSQL, or a skip when there is none."""
-    try:
-        admin = create_engine(PG_URL, future=True)
-        with admin.connect() as conn:
-            conn.execute(text("select 1"))
-    except Exception as exc:  # noqa: BLE001 - any failure to connect means "no PostgreSQL here"
-        pytest.skip(f"PostgreSQL at {PG_URL} is not reachable: {type(exc).__name__}")
-    schema = f"kps_{uuid.uuid4().hex[:10]}"
-    with admin.begin() as conn:
-        conn.execute(text(f"create schema {schema}"))
-    try:
-        yield f"{PG_URL}?options=-csearch_path%3D{schema}"
-    finally:
-        with admin.begin() as conn:
-            conn.execute(text(f"drop schema {schema} cascade"))
-        admin.dispose()
+    yield from postgres_url_or_skip("kps")

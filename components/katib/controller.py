@@ -22,6 +22,7 @@ from typing import Any
 
 from components.katib.conditions import EndReason, TrialCondition
 from components.katib.earlystop import median_rule, should_stop
+from components.katib.errors import MetricsUnavailable
 from components.katib.metrics import (
     FILE_MARKER,
     metric_value,
@@ -29,6 +30,7 @@ from components.katib.metrics import (
     parse_json_lines,
     parse_text_lines,
 )
+from components.katib.prometheus import metrics_url, scrape, select
 from components.katib.settings import early_stopping_settings
 from components.katib.spec import (
     API_VERSION,
@@ -52,6 +54,9 @@ __all__ = ["TRIALS_ANNOTATION", "ExperimentController"]
 TRIALS_ANNOTATION = "kubepipe.io/trials"
 
 _END_TYPES = ("Succeeded", "Failed")
+
+# How often a running PrometheusMetric trial is scraped (Katib's collector polls too).
+SCRAPE_INTERVAL = 0.2
 
 
 class ExperimentController:
@@ -243,6 +248,9 @@ class ExperimentController:
     ) -> None:
         info = trial.extra["trial"]
         job = info["job"] = self._jobs.reconcile(state, trial, info["job"], ctx)
+        prometheus = exp.spec.metrics_collector_spec.kind is CollectorKind.PROMETHEUS
+        if prometheus and self._jobs.busy(state, trial):
+            self._scrape(state, trial, exp, ctx, final=False)
         medianstop = early_stopping_settings(exp.spec)
         if medianstop is not None and info.get("stop") is None:
             objective = exp.spec.objective.objective_metric_name
@@ -265,7 +273,53 @@ class ExperimentController:
             if self._jobs.busy(state, trial):
                 return
             outcome = self._jobs.outcome(info["job"])
+        if prometheus:
+            self._scrape(state, trial, exp, ctx, final=True)
         self._finish_trial(state, trial, exp, outcome, ctx)
+
+    def _scrape(
+        self,
+        state: RunState,
+        trial: NodeRecord,
+        exp: Experiment,
+        ctx: ResourceContext,
+        final: bool,
+    ) -> None:
+        """Scrape a PrometheusMetric trial: every SCRAPE_INTERVAL while it runs, once at its end.
+
+        A sample is recorded only when its value or timestamp changed since the last scrape, so
+        a gauge left alone is one observation (medianstop counts reports). The final scrape
+        usually finds the process gone; what earlier scrapes saw stands, and the error is kept
+        only to explain a trial that never produced its objective.
+        """
+        info = trial.extra["trial"]
+        names = exp.spec.objective.metric_names
+        book = info.get("prometheus")
+        if book is None:
+            url = metrics_url(exp.spec, primary_container(exp.spec, info["job"]))
+            book = info["prometheus"] = {
+                "url": url,
+                "reports": {name: [] for name in names},
+                "last": {},
+                "error": None,
+                "at": 0.0,
+            }
+        now = ctx.clock()
+        if not final and now - book["at"] < SCRAPE_INTERVAL:
+            return
+        book["at"] = now
+        state.touch(trial)
+        try:
+            samples = scrape(book["url"])
+        except MetricsUnavailable as exc:
+            book["error"] = str(exc)
+            return
+        book["error"] = None
+        for name, sample in select(samples, names).items():
+            key = [sample.value, sample.timestamp_ms]
+            if book["last"].get(name) != key:
+                book["last"][name] = key
+                book["reports"][name].append(sample.value)
 
     def _stop_trial(
         self,
@@ -304,6 +358,15 @@ class ExperimentController:
         elif outcome is None or not outcome[0]:
             condition = TrialCondition.FAILED
             message = (outcome[1] if outcome else "") or "the trial's Job did not complete"
+        elif value is None and "prometheus" in info:
+            condition = TrialCondition.METRICS_UNAVAILABLE
+            book = info["prometheus"]
+            message = (
+                f"objective metric {objective.objective_metric_name!r} was not found at "
+                f"{book['url']} while the trial ran"
+                + (f" (last scrape: {book['error']})" if book["error"] else "")
+                + "; serve it there in Prometheus text format"
+            )
         elif value is None:
             condition = TrialCondition.METRICS_UNAVAILABLE
             message = (
@@ -338,6 +401,10 @@ class ExperimentController:
         """The trial's metric reports so far, read from its pods' primary-container output."""
         spec = exp.spec
         collector = spec.metrics_collector_spec
+        if collector.kind is CollectorKind.PROMETHEUS:
+            book = trial.extra["trial"].get("prometheus") or {}
+            scraped = book.get("reports") or {}
+            return {name: list(scraped.get(name, [])) for name in spec.objective.metric_names}
         job = trial.extra["trial"].get("job")
         if job is None or "job" not in trial.extra:
             return {name: [] for name in spec.objective.metric_names}

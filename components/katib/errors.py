@@ -6,14 +6,21 @@ Hierarchy::
     └── KatibError                 root: everything components.katib raises on purpose
         ├── ExperimentSpecError    the Experiment manifest is invalid (names the field and the fix)
         │   └── UnsupportedFeature valid Katib, but not something the local controller runs
-        └── SuggestionError        an algorithm could not produce assignments from its state
+        ├── SuggestionError        an algorithm could not produce assignments from its state
+        └── MetricsUnavailable     a trial's metrics could not be read (e.g. its endpoint)
 """
 
 from __future__ import annotations
 
 from engine.errors import KubepipeError
 
-__all__ = ["ExperimentSpecError", "KatibError", "SuggestionError", "UnsupportedFeature"]
+__all__ = [
+    "ExperimentSpecError",
+    "KatibError",
+    "MetricsUnavailable",
+    "SuggestionError",
+    "UnsupportedFeature",
+]
 
 
 class KatibError(KubepipeError):
@@ -50,3 +57,10 @@ class UnsupportedFeature(ExperimentSpecError):
 
 class SuggestionError(KatibError):
     """An algorithm's saved state or history is inconsistent with the Experiment."""
+
+
+class MetricsUnavailable(KatibError):
+    """A trial's metrics could not be collected; the trial ends MetricsUnavailable (Katib's state).
+
+    The message names where the collector looked (a URL, a file) so the trial can be fixed.
+    """

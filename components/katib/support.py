@@ -8,6 +8,7 @@ trial templates, sidecar collectors, NAS, distributions the samplers do not draw
 from __future__ import annotations
 
 from components.katib.errors import ExperimentSpecError, UnsupportedFeature
+from components.katib.prometheus import metrics_url
 from components.katib.settings import (
     AlgorithmName,
     algorithm_settings,
@@ -33,7 +34,6 @@ JOB_CONDITIONS = {
 _COLLECTORS = {
     CollectorKind.TENSORFLOW_EVENT: "TensorFlow event files need a tfevent reader",
     CollectorKind.CUSTOM: "a custom collector is a sidecar image",
-    CollectorKind.PROMETHEUS: "Prometheus scraping is not implemented locally yet",
 }
 
 
@@ -92,7 +92,7 @@ def check_runnable(exp: Experiment) -> None:
                 f"spec.trialTemplate.{which}Condition",
             )
     try:
-        primary_container(spec, job)
+        container = primary_container(spec, job)
     except (KeyError, TypeError):
         raise ExperimentSpecError(
             "a Job trialSpec needs spec.template.spec.containers", "spec.trialTemplate.trialSpec"
@@ -101,9 +101,18 @@ def check_runnable(exp: Experiment) -> None:
     if collector.kind in _COLLECTORS:
         raise UnsupportedFeature(
             f"metrics collector {collector.kind.value!r} is not supported locally: "
-            f"{_COLLECTORS[collector.kind]} (use StdOut, File or Push)",
+            f"{_COLLECTORS[collector.kind]} (use StdOut, File, Push or PrometheusMetric)",
             "spec.metricsCollectorSpec.collector.kind",
         )
+    if collector.kind is CollectorKind.PROMETHEUS:
+        metrics_url(spec, container)  # raises naming the httpGet field
+        if spec.parallel_trial_count > 1:
+            raise UnsupportedFeature(
+                "PrometheusMetric trials serve on one fixed port of the shared host network, so "
+                f"{spec.parallel_trial_count} parallel trials would collide; set "
+                "parallelTrialCount: 1",
+                "spec.parallelTrialCount",
+            )
     fs = collector.source.file_system_path if collector.source else None
     if (
         collector.kind is CollectorKind.FILE

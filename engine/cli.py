@@ -257,10 +257,10 @@ def run(
         engine.runner.close()
         click.echo(json.dumps({"id": record.id}) if output == "json" else record.id)
         return
-    _execute_in_foreground(ctx, engine, record, output, watch, "started")
+    execute_in_foreground(ctx, engine, record, output, watch, "started")
 
 
-def _execute_in_foreground(
+def execute_in_foreground(
     ctx: _Context, engine: Any, record: Any, output: str | None, watch: bool, verb: str
 ) -> None:
     """Drive a run here, showing progress; exit with its outcome (what `run` and `retry` do)."""
@@ -309,7 +309,7 @@ def retry(ctx: _Context, run_ref: str, watch: bool, detach: bool, output: str | 
     if detach:
         click.echo(json.dumps({"id": record.id}) if output == "json" else record.id)
         return
-    _execute_in_foreground(ctx, ctx.engine(), record, output, watch, "retried")
+    execute_in_foreground(ctx, ctx.engine(), record, output, watch, "retried")
 
 
 def _sigterm_as_interrupt() -> None:

@@ -47,7 +47,7 @@ def retry_run(
         )
     state = metadata.load_state(ref.id)
     _reset_run(state, frozenset(), None)
-    return _requeue(metadata, artifacts, work_root, state)
+    return _requeue(metadata, artifacts, work_root, state, ref.phase)
 
 
 def reopen_step(
@@ -62,10 +62,7 @@ def reopen_step(
 
     `reopen(state, node)` owns the step's own record (it must send it back to Running with
     `RunState.reopen` and rewrite whatever its controller keeps); this function does the rest
-    as `retry_run` does, and also retries any failed step elsewhere in the run. The run store
-    only re-queues a Failed or Error run (its guard against two concurrent retries), so a
-    Succeeded run is first marked Error with a message saying why; if the process dies between
-    the two commits, the run stays Error with that message and the same command resumes it.
+    as `retry_run` does, and also retries any failed step elsewhere in the run.
     """
     ref = metadata.resolve_run(run_id)
     if ref.phase not in _FINISHED:
@@ -77,13 +74,6 @@ def reopen_step(
     node = state.nodes.get(node_id)
     if node is None or node.phase is not NodePhase.SUCCEEDED or node.finished_at is None:
         raise KubepipeError(f"step {node_id} of run {ref.name} is not a Succeeded step")
-    if state.run.phase is RunPhase.SUCCEEDED:
-        state.run.phase = RunPhase.ERROR
-        state.run.message = (
-            f"reopening step {node.name}; if the run stays here, run the same command again"
-        )
-        state.run_dirty = True
-        metadata.commit(state)
     path: set[str] = set()
     up = state.nodes.get(node.parent_id) if node.parent_id else None
     while up is not None:
@@ -93,7 +83,7 @@ def reopen_step(
     reopen(state, node)
     if node.phase is not NodePhase.RUNNING:
         raise KubepipeError(f"step {node.name} was not reopened (still {node.phase.value})")
-    return _requeue(metadata, artifacts, work_root, state)
+    return _requeue(metadata, artifacts, work_root, state, ref.phase)
 
 
 def _reset_run(state: RunState, path: frozenset[str], after: float | None) -> None:
@@ -109,7 +99,11 @@ def _reset_run(state: RunState, path: frozenset[str], after: float | None) -> No
 
 
 def _requeue(
-    metadata: MetadataStore, artifacts: ArtifactStore, work_root: Path, state: RunState
+    metadata: MetadataStore,
+    artifacts: ArtifactStore,
+    work_root: Path,
+    state: RunState,
+    was: RunPhase,
 ) -> RunRecord:
     run = state.run
     run.phase = RunPhase.PENDING
@@ -118,7 +112,7 @@ def _requeue(
     run.outputs = {}
     state.run_dirty = True
     forgotten = sorted(state.removed)
-    metadata.reopen_run(state)
+    metadata.reopen_run(state, was)
     for node_id in forgotten:  # after the commit: a crash before it loses nothing
         artifacts.delete_prefix(f"{run.id}/{node_id}/")
         shutil.rmtree(work_root / run.id / node_id, ignore_errors=True)

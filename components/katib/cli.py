@@ -65,7 +65,7 @@ def resume(
     The run is re-queued in place: the experiment keeps its trials and suggestion state, steps
     that ran after it run again with its new result, and the rest of the run is kept.
     """
-    from engine.cli import _execute_in_foreground
+    from engine.cli import execute_in_foreground
     from engine.retry import reopen_step
 
     try:
@@ -86,4 +86,4 @@ def resume(
     if detach:
         click.echo(json.dumps({"id": record.id}) if output == "json" else record.id)
         return
-    _execute_in_foreground(ctx, ctx.engine(), record, output, watch, "resumed")
+    execute_in_foreground(ctx, ctx.engine(), record, output, watch, "resumed")

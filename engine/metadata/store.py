@@ -226,23 +226,26 @@ class MetadataStore:
             self._write(conn, state, owner)
         state.clear_changes()
 
-    def reopen_run(self, state: RunState) -> None:
+    def reopen_run(self, state: RunState, was: RunPhase) -> None:
         """Commit a retry of a finished run and put it back in the queue, atomically.
 
-        Refused (nothing written) unless the run is still Failed or Error, so two retries of one
-        run cannot both apply; the stop request and owner of its last execution are cleared.
+        `was` is the finished phase the caller read; the commit is refused (nothing written)
+        unless the run is still in it, so two retries of one run cannot both apply. The stop
+        request and owner of its last execution are cleared.
         """
+        if not was.is_finished:
+            raise KubepipeError(f"run {state.run.name} is {was.value}: it has not finished")
         with self._tx() as conn:
             reopened = conn.execute(
                 update(RunRow)
                 .where(RunRow.id == state.run.id)
-                .where(RunRow.phase.in_([RunPhase.FAILED.value, RunPhase.ERROR.value]))
+                .where(RunRow.phase == was.value)
                 .values(owner=None, heartbeat_at=None, stop_requested=None)
             )
             if reopened.rowcount != 1:
                 raise KubepipeError(
-                    f"run {state.run.name} is no longer Failed or Error (retried already?); "
-                    "only a finished run that failed can be retried"
+                    f"run {state.run.name} is no longer {was.value} (retried or resumed "
+                    "already?); look at it with `kubepipe get`"
                 )
             self._write(conn, state, None)
         state.clear_changes()

@@ -2,7 +2,8 @@
 
 Parsing (`spec.py`) accepts every valid Katib Experiment; this module rejects, with the field and
 the reason, the parts that need a cluster or another operator: non-Job trial kinds, ConfigMap
-trial templates, sidecar collectors, NAS, distributions the samplers do not draw from.
+trial templates, sidecar collectors, NAS, normal/logNormal under algorithms that cannot draw
+from them.
 """
 
 from __future__ import annotations
@@ -31,6 +32,17 @@ JOB_CONDITIONS = {
     "failure": 'status.conditions.#(type=="Failed")#|#(status=="True")#',
 }
 
+# Algorithms that cannot draw from normal/logNormal, and why. The others search the parameter's
+# quantile and map it through Katib's normal (suggest/space.py from_quantile).
+_NO_NORMAL = {
+    AlgorithmName.GRID: "a grid enumerates values evenly (Katib's optuna grid refuses it too)",
+    AlgorithmName.HYPERBAND: "its configurations are uniform draws (Katib's hyperband ignores it)",
+    AlgorithmName.BAYESIAN_OPTIMIZATION: (
+        "its Gaussian process models the value's range, not a prior (Katib's skopt service "
+        "ignores it)"
+    ),
+}
+
 _COLLECTORS = {
     CollectorKind.TENSORFLOW_EVENT: "TensorFlow event files need a tfevent reader",
     CollectorKind.CUSTOM: "a custom collector is a sidecar image",
@@ -48,10 +60,11 @@ def check_runnable(exp: Experiment) -> None:
         )
     for i, p in enumerate(spec.parameters):
         where = f"spec.parameters[{i}].feasibleSpace.distribution"
-        if p.distribution in (Distribution.NORMAL, Distribution.LOG_NORMAL):
+        if p.distribution in (Distribution.NORMAL, Distribution.LOG_NORMAL) and name in _NO_NORMAL:
             raise UnsupportedFeature(
-                f"distribution {p.distribution.value!r} of {p.name!r} is not supported (as in "
-                "Katib's optuna service); use uniform or logUniform",
+                f"distribution {p.distribution.value!r} of {p.name!r} is not supported by "
+                f"algorithm {name.value!r}: {_NO_NORMAL[name]}; use uniform or logUniform, or "
+                "random, tpe, multivariate-tpe, cmaes or sobol",
                 where,
             )
         if (

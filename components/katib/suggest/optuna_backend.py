@@ -36,7 +36,14 @@ from components.katib.settings import (
 )
 from components.katib.spec import ExperimentSpec, ObjectiveType, Parameter, ParameterType
 from components.katib.suggest.base import Assignment, Reply, TrialView, call_seed
-from components.katib.suggest.space import format_value, is_log, typed_value
+from components.katib.suggest.space import (
+    format_value,
+    from_quantile,
+    is_log,
+    is_normal,
+    to_quantile,
+    typed_value,
+)
 
 __all__ = ["distribution", "optuna_suggest", "sampler_factory"]
 
@@ -46,7 +53,14 @@ SamplerFactory = Callable[[int], BaseSampler]
 
 
 def distribution(p: Parameter) -> BaseDistribution:
-    """The optuna distribution of a Katib parameter."""
+    """The optuna distribution of a Katib parameter.
+
+    A normal/logNormal parameter is searched as its quantile in [0, 1] (`space.from_quantile`
+    maps it to a value), since optuna has no normal distribution and this keeps Katib's mu/sigma
+    in one place for every sampler.
+    """
+    if is_normal(p):
+        return FloatDistribution(0.0, 1.0)
     if p.parameter_type in (ParameterType.DISCRETE, ParameterType.CATEGORICAL):
         return CategoricalDistribution(p.choices)
     step = p.step
@@ -142,7 +156,7 @@ def optuna_suggest(
             create_trial(
                 state=status,
                 value=view.objective if status is TrialState.COMPLETE else None,
-                params={p.name: typed_value(p, view.parameters[p.name]) for p in spec.parameters},
+                params={p.name: _model_value(p, view.parameters[p.name]) for p in spec.parameters},
                 distributions=dists,
                 system_attrs=record.get("systemAttrs", {}),
             )
@@ -154,9 +168,19 @@ def optuna_suggest(
         attrs = json.loads(json.dumps(frozen.system_attrs, default=_not_json))
         asked.append({"systemAttrs": attrs})
         new.append(
-            Assignment({p.name: format_value(p, trial.params[p.name]) for p in spec.parameters})
+            Assignment({p.name: _katib_value(p, trial.params[p.name]) for p in spec.parameters})
         )
     return Reply(new, {**state, "asked": asked})
+
+
+def _model_value(p: Parameter, text: str) -> Any:
+    """A recorded assignment in the sampler's space (a quantile for normal/logNormal)."""
+    return to_quantile(p, text) if is_normal(p) else typed_value(p, text)
+
+
+def _katib_value(p: Parameter, value: Any) -> str:
+    """A sampler's value as the assignment string Katib records."""
+    return from_quantile(p, float(value)) if is_normal(p) else format_value(p, value)
 
 
 def _not_json(value: object) -> object:

@@ -23,7 +23,6 @@ CORPUS = Path(__file__).resolve().parents[4] / "shared" / "corpus" / "katib-exam
 # Corpus files the local controller refuses, and the words its message must contain.
 UNSUPPORTED = {
     "custom-metrics-collector.yaml": "metrics collector 'Custom'",
-    "hyperopt-distribution.yaml": "distribution 'normal'",
     "mpijob-horovod.yaml": "kubeflow.org/v1/MPIJob are not supported",
     "pytorchjob-mnist.yaml": "kubeflow.org/v1/PyTorchJob are not supported",
     "simple-pbt.yaml": "algorithm 'pbt' is not supported",

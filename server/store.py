@@ -317,7 +317,7 @@ class ServerStore:
                 )
         except IntegrityError:
             raise Conflict(
-                f"namespace {namespace!r} already has an experiment named {name!r}",
+                f"namespace {namespace!r} already has an experiment named {name!r}; pick another name",
                 field="name",
             ) from None
         found = self.experiment(experiment_id)

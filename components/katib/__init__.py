@@ -8,7 +8,7 @@ suggestion function every algorithm implements.
 In a `@dsl.pipeline`, `from components import katib` then `katib.tune(objective=...,
 parameters={"lr": katib.search.double(1e-4, 1e-1, log=True)}, ...)` (see `tune`). Those two are
 loaded on first use, so the engine, which loads this package for its controller, never imports
-the DSL.
+the DSL. A trial of a Push-collector experiment calls `report_metrics({"loss": 0.1})`.
 """
 
 from typing import Any
@@ -20,6 +20,7 @@ from components.katib.errors import (
     SuggestionError,
     UnsupportedFeature,
 )
+from components.katib.report import report_metrics
 from components.katib.spec import Experiment, ExperimentSpec, load_experiment, parse_experiment
 from components.katib.support import check_runnable
 
@@ -35,6 +36,7 @@ __all__ = [
     "check_runnable",
     "load_experiment",
     "parse_experiment",
+    "report_metrics",
     "search",
     "tune",
 ]

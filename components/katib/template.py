@@ -19,6 +19,7 @@ from typing import Any
 
 from components.katib.errors import ExperimentSpecError
 from components.katib.metrics import FILE_MARKER
+from components.katib.report import METRICS_FILE_ENV
 from components.katib.spec import CollectorKind, ExperimentSpec
 
 __all__ = [
@@ -34,7 +35,7 @@ PLACEHOLDER = re.compile(r"\$\{trialParameters\.([^}]+)\}")
 _META = re.compile(
     r"\$\{trialSpec\.(Name|Namespace|Kind|APIVersion|Labels|Annotations)(?:\[([^\]]+)\])?\}"
 )
-PUSH_ENV = "KATIB_METRICS_FILE"
+PUSH_ENV = METRICS_FILE_ENV  # read by report_metrics
 PUSH_PATH = "/tmp/katib/push-metrics.jsonl"  # under /tmp: private to the pod in both isolations
 
 

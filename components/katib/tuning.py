@@ -28,6 +28,7 @@ from typing import Any, NamedTuple
 import yaml
 
 import dsl
+from components.katib import report
 from components.katib.controller import TRIALS_ANNOTATION
 from components.katib.errors import ExperimentSpecError, KatibError
 from components.katib.spec import parse_experiment
@@ -168,16 +169,24 @@ def katib_results(
     trials_json: str,
     types: dict,  # type: ignore[type-arg]
     metric: str,
+    strategy: str,
+    experiment: str,
+    namespace: str,
     trials: dsl.Output[dsl.Dataset],
+    serviceaccount: str = "/var/run/secrets/kubernetes.io/serviceaccount",
 ) -> TuneResults:
     """Turn the Experiment's jsonPath outputs into typed results and the trials table.
 
     Katib keeps assignments as strings; the objective saw them typed, so the best parameters
-    are typed the same way. On a cluster the per-trial annotation is absent: the table then
-    holds the best trial only.
+    are typed the same way. The local controller lists the trials in an annotation; on a
+    cluster (no annotation) they are listed from the Kubernetes API with the pod's service
+    account, which needs `list` on trials.kubeflow.org; without it the table holds the best
+    trial only and the log says why.
     """
     import collections
     import json
+    import os
+    import sys
 
     def typed(name: str, text: str) -> object:
         kind = types.get(name, "str")
@@ -187,15 +196,83 @@ def katib_results(
             return float(text)
         return text
 
+    def cluster_trials() -> list:  # type: ignore[type-arg]
+        import ssl
+        import urllib.parse
+        import urllib.request
+
+        host = os.environ.get("KUBERNETES_SERVICE_HOST")
+        if not host or not experiment:
+            return []
+        port = os.environ.get("KUBERNETES_SERVICE_PORT", "443")
+        base = "https://%s:%s" % ("[%s]" % host if ":" in host else host, port)
+        query = {"labelSelector": "katib.kubeflow.org/experiment=" + experiment}
+        items: list = []  # type: ignore[type-arg]
+        try:
+            with open(os.path.join(serviceaccount, "token"), encoding="utf-8") as handle:
+                token = handle.read().strip()
+            context = ssl.create_default_context(cafile=os.path.join(serviceaccount, "ca.crt"))
+            while True:
+                url = "%s/apis/kubeflow.org/v1beta1/namespaces/%s/trials?%s" % (
+                    base,
+                    urllib.parse.quote(namespace or "default"),
+                    urllib.parse.urlencode(query),
+                )
+                request = urllib.request.Request(
+                    url, headers={"Authorization": "Bearer " + token, "Accept": "application/json"}
+                )
+                with urllib.request.urlopen(request, context=context, timeout=30) as response:
+                    page = json.load(response)
+                items += page.get("items") or []
+                more = (page.get("metadata") or {}).get("continue")
+                if not more:
+                    break
+                query["continue"] = more
+        except (OSError, ValueError) as exc:
+            print(
+                "katib.tune: could not list the trials of experiment %s/%s from the Kubernetes "
+                "API (%s); the trials table holds the best trial only. Grant the pipeline's "
+                "service account `list` on trials.kubeflow.org in namespace %s."
+                % (namespace, experiment, exc, namespace),
+                file=sys.stderr,
+            )
+            return []
+        rows = []
+        items.sort(
+            key=lambda i: (i["metadata"].get("creationTimestamp") or "", i["metadata"]["name"])
+        )
+        for item in items:
+            status = item.get("status") or {}
+            true = [c["type"] for c in status.get("conditions") or [] if c.get("status") == "True"]
+            value = None
+            for m in (status.get("observation") or {}).get("metrics") or []:
+                if m.get("name") == metric:
+                    try:
+                        value = float(m.get(strategy))
+                    except (TypeError, ValueError):
+                        value = None
+            assigned = (item.get("spec") or {}).get("parameterAssignments") or []
+            rows.append(
+                {
+                    "name": item["metadata"]["name"],
+                    "state": true[-1] if true else "Created",
+                    "objective": value,
+                    "parameters": {a["name"]: a["value"] for a in assigned},
+                }
+            )
+        return rows
+
     best_list = json.loads(assignments or "null") or []
     if not best_list or objective == "":
         raise SystemExit(
             "katib.tune: the experiment ended without a trial reporting %r; see the trials' "
-            "logs (each must print %s=<number> or return a number)" % (metric, metric)
+            "logs (each must report %s=<number> through the metrics collector, or return a "
+            "number)" % (metric, metric)
         )
     best = {a["name"]: typed(a["name"], a["value"]) for a in best_list}
+    listed = json.loads(trials_json) if trials_json else cluster_trials()
     rows = []
-    for t in json.loads(trials_json or "[]"):
+    for t in listed:
         row = {"trial": t["name"], "state": t["state"], "objective": t["objective"]}
         row.update({k: typed(k, v) for k, v in t["parameters"].items()})
         rows.append(row)
@@ -219,7 +296,7 @@ def tune(
     max_trial_count: int | None = None,
     parallel_trial_count: int | None = None,
     max_failed_trial_count: int | None = None,
-    metrics_collector: str = "StdOut",
+    metrics_collector: str | dict[str, str] = "StdOut",
     name: str | None = None,
 ) -> dsl.PipelineTask:
     """Tune `objective` over `parameters` as a Katib Experiment step; returns the results task.
@@ -238,11 +315,7 @@ def tune(
     where = f"{builder.pipeline}: katib.tune(objective={label}) at {line}"
     func, source, image, packages = _objective(objective, where)
     where = f"{builder.pipeline}: katib.tune(objective={func.__name__!r}) at {line}"
-    if metrics_collector != "StdOut":
-        raise TracingError(
-            f"{where}: metrics_collector {metrics_collector!r} is not supported by tune (the "
-            "trial prints its metrics); use 'StdOut'"
-        )
+    collector = _collector(metrics_collector, where)
     if not isinstance(parameters, dict) or not parameters:
         raise TracingError(f"{where}: parameters must be a non-empty dict of katib.search spaces")
     types = _check_parameters(func, parameters, where)
@@ -263,6 +336,7 @@ def tune(
         max_trial_count,
         parallel_trial_count,
         max_failed_trial_count,
+        collector,
     )
     try:
         check_runnable(parse_experiment(manifest))
@@ -277,8 +351,11 @@ def tune(
         "best-parameters": "{.status.currentOptimalTrial.parameterAssignments}",
         "best-objective": metric_path,
         "trials": "{.metadata.annotations.%s}" % TRIALS_ANNOTATION.replace(".", "\\."),
+        "experiment": "{.metadata.name}",
+        "namespace": "{.metadata.namespace}",
     }
-    defaults = {"best-objective": "", "trials": "[]"}
+    # No trials annotation (Katib on a cluster) reads as "": katib-results then lists them.
+    defaults = {"best-objective": "", "trials": "", "namespace": ""}
     template = {
         "resource": {
             "action": "create",
@@ -304,6 +381,9 @@ def tune(
         trials_json=experiment.outputs["trials"],
         types=types,
         metric=objective_metric_name,
+        strategy=strategy,
+        experiment=experiment.outputs["experiment"],
+        namespace=experiment.outputs["namespace"],
     )
     return results
 
@@ -394,19 +474,125 @@ def _annotated(param: inspect.Parameter | None, space: SearchSpace, at: str) -> 
     return kind
 
 
-def _trial_wrapper(func_name: str, metric: str, types: dict[str, str]) -> str:
-    """Source of the trial entry point: call the objective, print its result as metrics."""
+@dataclass(frozen=True)
+class _Collector:
+    """How trials report metrics: `metrics_collector` as the Experiment's metricsCollectorSpec
+    and as the lines of the trial wrapper that report what the objective returns."""
+
+    kind: str  # StdOut, Push or File
+    path: str = ""
+    format: str = "TEXT"
+
+    def spec(self) -> dict[str, Any]:
+        spec: dict[str, Any] = {"collector": {"kind": self.kind}}
+        if self.kind == "File":
+            spec["source"] = {
+                "fileSystemPath": {"path": self.path, "kind": "File", "format": self.format}
+            }
+        return spec
+
+    def report(self) -> str:
+        """Wrapper lines reporting `result` (a non-empty dict of metrics)."""
+        if self.kind == "Push":
+            return "    report_metrics(result)\n"
+        if self.kind == "File" and self.format == "JSON":
+            return (
+                "    import json\n"
+                f"    with open({self.path!r}, 'a') as handle:\n"
+                "        handle.write(json.dumps(result) + '\\n')\n"
+            )
+        if self.kind == "File":
+            return (
+                f"    with open({self.path!r}, 'a') as handle:\n"
+                "        for key, value in result.items():\n"
+                "            handle.write('%s=%s\\n' % (key, value))\n"
+            )
+        return (
+            "    for key, value in result.items():\n"
+            "        print('%s=%s' % (key, value), flush=True)\n"
+        )
+
+
+_COLLECTOR_KEYS = {"StdOut": {"kind"}, "Push": {"kind"}, "File": {"kind", "path", "format"}}
+_COLLECTOR_REFUSED = {
+    "PrometheusMetric": "it scrapes an HTTP endpoint the trial serves, which a tune objective "
+    "does not; report with 'Push' (report_metrics) or run an Experiment manifest",
+    "None": "tune needs the objective metric, and the None collector collects nothing",
+    "TensorFlowEvent": "TensorFlow event files are not read here; use 'File' or 'Push'",
+    "Custom": "a custom collector is a sidecar image; use 'File' or 'Push'",
+}
+# A File collector's default path: under /tmp, which is private to each trial's pod.
+_FILE_PATH = "/tmp/katib/metrics.log"
+
+
+def _collector(value: Any, where: str) -> _Collector:
+    """`metrics_collector` checked: a kind ('StdOut', 'Push', 'File') or Katib SDK's dict form,
+    e.g. {'kind': 'File', 'path': '/tmp/katib/metrics.log', 'format': 'JSON'}."""
+    usage = (
+        "use 'StdOut', 'Push' or 'File', or a dict such as "
+        f"{{'kind': 'File', 'path': {_FILE_PATH!r}, 'format': 'TEXT'}}"
+    )
+    config = {"kind": value} if isinstance(value, str) else value
+    if not isinstance(config, dict) or not isinstance(config.get("kind"), str):
+        raise TracingError(f"{where}: metrics_collector {value!r} is not a collector; {usage}")
+    kind = config["kind"]
+    if kind in _COLLECTOR_REFUSED:
+        raise TracingError(
+            f"{where}: metrics_collector kind {kind!r} is not supported by tune: "
+            f"{_COLLECTOR_REFUSED[kind]}"
+        )
+    if kind not in _COLLECTOR_KEYS:
+        raise TracingError(f"{where}: unknown metrics_collector kind {kind!r}; {usage}")
+    unknown = sorted(set(config) - _COLLECTOR_KEYS[kind])
+    if unknown:
+        raise TracingError(
+            f"{where}: metrics_collector {kind!r} takes no {', '.join(map(repr, unknown))} "
+            f"(it takes {', '.join(sorted(_COLLECTOR_KEYS[kind]))})"
+        )
+    path = config.get("path", _FILE_PATH if kind == "File" else "")
+    form = config.get("format", "TEXT")
+    if kind == "File":
+        if not isinstance(path, str) or not path.startswith("/") or "{{" in path:
+            raise TracingError(
+                f"{where}: metrics_collector path must be an absolute file path in the trial's "
+                f"container, e.g. {_FILE_PATH!r}; got {path!r}"
+            )
+        if form not in ("TEXT", "JSON"):
+            raise TracingError(
+                f"{where}: metrics_collector format must be 'TEXT' (name=value lines) or 'JSON' "
+                f"(one object per line), got {form!r}"
+            )
+    return _Collector(kind, path, form)
+
+
+def _trial_wrapper(
+    func_name: str, metric: str, types: dict[str, str], collector: _Collector
+) -> str:
+    """Source of the trial entry point: call the objective, report what it returns (a number is
+    the objective metric, a dict is several metrics) through the collector; an objective that
+    reports by itself (prints, writes the file, calls report_metrics) returns None."""
     params = ", ".join(f"{n}: {t}" for n, t in types.items())
     call = ", ".join(f"{n}={n}" for n in types)
     return (
         f"def katib_trial({params}):\n"
         f"    result = {func_name}({call})\n"
-        "    if isinstance(result, dict):\n"
-        "        for key, value in result.items():\n"
-        "            print('%s=%s' % (key, value), flush=True)\n"
-        "    elif isinstance(result, (int, float)) and not isinstance(result, bool):\n"
-        f"        print('{metric}=%r' % float(result), flush=True)\n"
+        "    if isinstance(result, (int, float)) and not isinstance(result, bool):\n"
+        f"        result = {{{metric!r}: float(result)}}\n"
+        "    if not isinstance(result, dict) or not result:\n"
+        "        return\n" + collector.report()
     )
+
+
+def _trial_source(
+    source: str, func_name: str, metric: str, types: dict[str, str], collector: _Collector
+) -> str:
+    """The objective's source, `report_metrics` beside it under Push (so the objective calls it
+    by name: the trial image need not have kubepipe), and the wrapper."""
+    parts = [source]
+    if collector.kind == "Push":
+        parts.append(inspect.getsource(report.report_metrics))
+    parts.append(_trial_wrapper(func_name, metric, types, collector))
+    return "\n\n".join(parts)
 
 
 def _experiment(
@@ -425,6 +611,7 @@ def _experiment(
     max_trials: int | None,
     parallel: int | None,
     max_failed: int | None,
+    collector: _Collector,
 ) -> dict[str, Any]:
     """The Katib Experiment manifest whose Job trials run the objective via the bootstrap."""
     io: dict[str, Any] = {
@@ -453,7 +640,7 @@ def _experiment(
         if value is not None:
             spec[key] = value
     spec["parameters"] = [space.katib(n) for n, space in parameters.items()]
-    spec["metricsCollectorSpec"] = {"collector": {"kind": "StdOut"}}
+    spec["metricsCollectorSpec"] = collector.spec()
     spec["trialTemplate"] = {
         "primaryContainerName": _CONTAINER,
         "trialParameters": [{"name": n, "reference": n} for n in parameters],
@@ -473,7 +660,7 @@ def _experiment(
                                     "python3",
                                     "-c",
                                     bootstrap_source(),
-                                    source + "\n\n" + _trial_wrapper(func_name, metric, types),
+                                    _trial_source(source, func_name, metric, types, collector),
                                     json.dumps(io, sort_keys=True),
                                 ],
                                 "args": [f"{n}=${{trialParameters.{n}}}" for n in parameters],

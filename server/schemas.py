@@ -182,6 +182,13 @@ class TrialObjective(BaseModel):
     goal: float | None = None
 
 
+class AxisScale(str, Enum):
+    """How a numeric parameter's plot axis is spaced."""
+
+    LINEAR = "linear"
+    LOG = "log"  # searched by a log distribution: equal ratios, not equal steps, matter
+
+
 class TrialParameter(BaseModel):
     """One searched parameter; `numeric` says whether it plots on an axis or as a strip."""
 
@@ -191,6 +198,7 @@ class TrialParameter(BaseModel):
     min: float | None = None  # the feasible space, so a plot shows the whole searched range
     max: float | None = None
     values: list[str] = []  # the feasible list of a discrete or categorical parameter
+    scale: AxisScale = AxisScale.LINEAR
 
 
 class TrialRow(BaseModel):

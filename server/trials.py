@@ -14,11 +14,13 @@ from typing import Any
 from engine.phases import NodePhase, NodeType
 from engine.state import NodeRecord, RunState
 from server.errors import NotFound
-from server.schemas import TrialObjective, TrialParameter, TrialRow, TrialsOut
+from server.schemas import AxisScale, TrialObjective, TrialParameter, TrialRow, TrialsOut
 
 __all__ = ["experiment_trials"]
 
 _NUMERIC_TYPES = {"double", "int"}
+# Katib draws these in log space, so the trials spread evenly over decades, not over the range.
+_LOG_DISTRIBUTIONS = {"logUniform", "logNormal"}
 # A trial node that has not finished yet carries no Katib condition in its outputs.
 _UNFINISHED_STATES = {NodePhase.PENDING: "Created", NodePhase.RUNNING: "Running"}
 
@@ -56,8 +58,18 @@ def _parameter(raw: dict[str, Any]) -> TrialParameter:
     if numeric and values:
         numbers = [n for n in (_float(v) for v in values) if n is not None]
         low, high = min(numbers), max(numbers)
+    # A log axis cannot reach 0 or below; Katib refuses such a space, but a stored spec may not.
+    log = (
+        numeric and space.get("distribution") in _LOG_DISTRIBUTIONS and low is not None and low > 0
+    )
     return TrialParameter(
-        name=str(raw.get("name")), type=kind, numeric=numeric, min=low, max=high, values=values
+        name=str(raw.get("name")),
+        type=kind,
+        numeric=numeric,
+        min=low,
+        max=high,
+        values=values,
+        scale=AxisScale.LOG if log else AxisScale.LINEAR,
     )
 
 

@@ -352,17 +352,36 @@ function niceTicks(lo, hi, count) {
   return ticks;
 }
 
+/* Ticks for a log axis spanning exponents [llo, lhi]: powers of ten (every few decades when many
+ * fit), plus 2 and 5 multiples when it spans under two decades, which would leave too few; a
+ * range so narrow that it holds fewer than two of those falls back to linear ticks. */
+function logTicks(llo, lhi) {
+  const at = (m, k) => Number(`${m}e${k}`);  // exact, where m * 10 ** k can be off by an ulp
+  const inside = (t) => Math.log10(t) >= llo - 1e-9 && Math.log10(t) <= lhi + 1e-9;
+  const every = Math.max(1, Math.ceil((Math.floor(lhi) - Math.ceil(llo) + 1) / 6));
+  const ticks = [];
+  for (let k = Math.ceil(llo - 1e-9); k <= lhi + 1e-9; k += every) ticks.push(at(1, k));
+  if (lhi - llo < 2) {
+    for (let k = Math.floor(llo); k <= Math.floor(lhi); k++) ticks.push(...[at(2, k), at(5, k)].filter(inside));
+    ticks.sort((a, b) => a - b);
+  }
+  return ticks.length >= 2 ? ticks : niceTicks(10 ** llo, 10 ** lhi, 4).filter((t) => t > 0);
+}
+
 function padded(lo, hi) {
   if (lo === hi) return [lo - (Math.abs(lo) || 1) * 0.1, hi + (Math.abs(hi) || 1) * 0.1];
   const pad = (hi - lo) * 0.08;
   return [lo - pad, hi + pad];
 }
 
-/* One scatter plot. `x` is numeric ({lo, hi, integer}) or categorical ({categories}); points are
- * {x, y, name, best}; `line` is an optional list of [x, y] drawn as a step line (running best). */
+/* One scatter plot. `x` is numeric ({lo, hi, integer, log}) or categorical ({categories}); a log
+ * x (lo > 0) is spaced and padded by log10, so a tenfold value is always one decade further right.
+ * Points are {x, y, name, best}; `line` is an optional list of [x, y] drawn as a step line
+ * (running best). */
 function scatterPlot({ id, title, xLabel, yLabel, x, yDomain, points, line }) {
   const W = 340, H = 230, L = 56, R = 14, T = 12, B = 40, pw = W - L - R, ph = H - T - B;
-  const root = svg("svg", { class: "plot", id, viewBox: `0 0 ${W} ${H}`, role: "img", "aria-label": title, preserveAspectRatio: "xMidYMid meet" });
+  const root = svg("svg", { class: "plot", id, viewBox: `0 0 ${W} ${H}`, role: "img", "aria-label": title, preserveAspectRatio: "xMidYMid meet",
+    "data-x-scale": x.categories ? "categorical" : x.log ? "log" : "linear" });
   const [ylo, yhi] = yDomain;
   const sy = (v) => T + ph - ((v - ylo) / (yhi - ylo)) * ph;
   let sx, xTicks;
@@ -370,6 +389,11 @@ function scatterPlot({ id, title, xLabel, yLabel, x, yDomain, points, line }) {
     const band = pw / Math.max(x.categories.length, 1);
     sx = (v, i) => L + band * (x.categories.indexOf(v) + 0.5) + (x.categories.length ? ((i * 37) % 11 - 5) * Math.min(band / 30, 2) : 0);
     xTicks = x.categories.map((c, i) => ({ at: L + band * (i + 0.5), label: c.length > 10 ? c.slice(0, 9) + "…" : c }));
+  } else if (x.log) {
+    const lo = Math.log10(x.lo), hi = Math.log10(x.hi);
+    const [llo, lhi] = lo === hi ? [lo - 0.5, hi + 0.5] : padded(lo, hi);
+    sx = (v) => L + ((Math.log10(v) - llo) / (lhi - llo)) * pw;
+    xTicks = logTicks(llo, lhi).filter((t) => !x.integer || Number.isInteger(t)).map((t) => ({ at: sx(t), label: fmt(t) }));
   } else {
     const [xlo, xhi] = padded(x.lo, x.hi);
     sx = (v) => L + ((v - xlo) / (xhi - xlo)) * pw;
@@ -389,7 +413,7 @@ function scatterPlot({ id, title, xLabel, yLabel, x, yDomain, points, line }) {
     root.append(label);
   }
   const xl = svg("text", { class: "axis-label", x: L + pw / 2, y: H - 6, "text-anchor": "middle" });
-  xl.textContent = xLabel;
+  xl.textContent = x.log ? `${xLabel} (log)` : xLabel;
   const yl = svg("text", { class: "axis-label", x: 12, y: T + ph / 2, "text-anchor": "middle", transform: `rotate(-90 12 ${T + ph / 2})` });
   yl.textContent = yLabel;
   root.append(xl, yl);
@@ -479,6 +503,7 @@ function trialsSection(runId, nodeId, onOpen) {
         if (p.numeric) {
           const nums = values.map(Number).filter(Number.isFinite);
           x = { lo: Math.min(p.min ?? Infinity, ...nums), hi: Math.max(p.max ?? -Infinity, ...nums), integer: p.type === "int" };
+          x.log = p.scale === "log" && x.lo > 0;  // a value outside the space at or below 0 cannot sit on a log axis
         } else {
           x = { categories: [...new Set([...(p.values || []), ...values.map(String)])] };
         }

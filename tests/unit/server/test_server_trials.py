@@ -1,7 +1,8 @@
 """The trials endpoint on a real Katib experiment run (examples/katib-experiment.yaml through the
 real engine): one row per trial in creation order with Katib's state, parameters and objective,
-the best row exactly `currentOptimalTrial`, the search space for the plots' axes, and 404s (as
-the server's JSON errors) for a node that is not an experiment and for another namespace."""
+the best row exactly `currentOptimalTrial`, the search space for the plots' axes (log scale for
+the log distributions), and 404s (as the server's JSON errors) for a node that is not an
+experiment and for another namespace."""
 
 from __future__ import annotations
 
@@ -12,7 +13,8 @@ from click.testing import CliRunner
 from server_support import EXAMPLES, Api
 
 from engine.cli import main as kubepipe
-from server.schemas import Role
+from server.schemas import AxisScale, Role
+from server.trials import _parameter
 
 TRIALS = 4
 
@@ -24,9 +26,11 @@ def _experiment_yaml() -> str:
     return text.replace("maxTrialCount: 6", f"maxTrialCount: {TRIALS}")
 
 
-def _run_experiment(api: Api, headers: dict[str, str] | None = None) -> tuple[str, dict]:
+def _run_experiment(
+    api: Api, headers: dict[str, str] | None = None, text: str | None = None
+) -> tuple[str, dict]:
     response = api.client.post(
-        "/api/v1/runs", json={"pipeline_yaml": _experiment_yaml()}, headers=headers or {}
+        "/api/v1/runs", json={"pipeline_yaml": text or _experiment_yaml()}, headers=headers or {}
     )
     assert response.status_code == 201, response.text
     run_id = response.json()["id"]
@@ -54,8 +58,10 @@ def test_trials_rows_best_and_search_space(api: Api) -> None:
         "min": 0.01,
         "max": 0.5,
         "values": [],
+        "scale": "linear",
     }
     assert params["layers"]["type"] == "int" and params["layers"]["max"] == 6.0
+    assert params["layers"]["scale"] == "linear"
 
     rows = body["trials"]
     assert len(rows) == TRIALS and [r["index"] for r in rows] == list(range(TRIALS))
@@ -73,6 +79,68 @@ def test_trials_rows_best_and_search_space(api: Api) -> None:
     assert len(best) == 1 and best[0]["name"] == body["best_trial"]
     assert best[0]["objective"] == min(r["objective"] for r in rows)
     assert body["best_trial"] == run["outputs"]["entryParameters"]["best-trial"]
+
+
+_SEARCH_SPACE = """\
+  - name: lr
+    parameterType: double
+    feasibleSpace: {min: "0.01", max: "0.5"}
+  - name: layers
+    parameterType: int
+    feasibleSpace: {min: "1", max: "6"}
+"""
+
+# Only the two log distributions plot on a log axis; the trial command reads just lr and layers.
+_DISTRIBUTIONS = """\
+  - name: lr
+    parameterType: double
+    feasibleSpace: {min: "0.001", max: "1", distribution: logUniform}
+  - name: layers
+    parameterType: int
+    feasibleSpace: {min: "1", max: "6", distribution: logNormal}
+  - name: momentum
+    parameterType: double
+    feasibleSpace: {min: "0.5", max: "0.99", distribution: uniform}
+  - name: decay
+    parameterType: double
+    feasibleSpace: {min: "0.1", max: "0.9", distribution: normal}
+  - name: batch
+    parameterType: discrete
+    feasibleSpace: {list: ["16", "32", "64"]}
+  - name: optimizer
+    parameterType: categorical
+    feasibleSpace: {list: [sgd, adam]}
+"""
+
+
+def test_log_distributions_plot_on_a_log_scale(api: Api) -> None:
+    text = _experiment_yaml()
+    assert _SEARCH_SPACE in text
+    run_id, run = _run_experiment(api, text=text.replace(_SEARCH_SPACE, _DISTRIBUTIONS))
+    node = next(n["id"] for n in run["nodes"] if n["templateName"] == "experiment")
+    response = api.client.get(f"/api/v1/runs/{run_id}/nodes/{node}/trials")
+    assert response.status_code == 200, response.text
+    params = {p["name"]: p for p in response.json()["parameters"]}
+    assert {name: p["scale"] for name, p in params.items()} == {
+        "lr": "log",
+        "layers": "log",
+        "momentum": "linear",
+        "decay": "linear",
+        "batch": "linear",
+        "optimizer": "linear",
+    }
+    assert params["lr"]["min"] == 0.001 and params["lr"]["max"] == 1.0
+
+
+@pytest.mark.parametrize("low", ["0", "-1"])
+def test_a_log_distribution_reaching_zero_stays_linear(low: str) -> None:
+    # Katib's validation refuses such a space before a run exists, so only the helper can get one.
+    raw = {
+        "name": "lr",
+        "parameterType": "double",
+        "feasibleSpace": {"min": low, "max": "1", "distribution": "logUniform"},
+    }
+    assert _parameter(raw).scale is AxisScale.LINEAR
 
 
 def test_a_node_that_is_no_experiment_is_404(api: Api) -> None:

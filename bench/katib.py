@@ -23,7 +23,11 @@ import time
 from pathlib import Path
 from typing import Any
 
-import yaml
+# The Experiment the Katib end-to-end tests build, shared with them.
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "e2e"))
+
+from katib_e2e_support import create_step, experiment, workflow
+from katib_e2e_support import trials as trial_nodes
 
 BRANIN_MIN = 0.397887
 ALGORITHMS = ["random", "tpe", "bayesianoptimization", "cmaes"]
@@ -35,54 +39,16 @@ def branin(x: float, y: float) -> float:
 
 
 def manifest(algorithm: str, seed: int, trials: int, parallel: int, code: str) -> dict[str, Any]:
-    params = [
-        {"name": "x", "parameterType": "double", "feasibleSpace": {"min": "-5", "max": "10"}},
-        {"name": "y", "parameterType": "double", "feasibleSpace": {"min": "0", "max": "15"}},
-    ]
-    settings = [] if algorithm == "sobol" else [{"name": "random_state", "value": str(seed)}]
-    return {
-        "apiVersion": "kubeflow.org/v1beta1",
-        "kind": "Experiment",
-        "metadata": {"name": f"bench-{algorithm}"},
-        "spec": {
-            "objective": {"type": "minimize", "objectiveMetricName": "loss"},
-            "algorithm": {"algorithmName": algorithm, "algorithmSettings": settings},
-            "parallelTrialCount": parallel,
-            "maxTrialCount": trials,
-            "parameters": params,
-            "trialTemplate": {
-                "primaryContainerName": "main",
-                "trialParameters": [
-                    {"name": "x", "reference": "x"},
-                    {"name": "y", "reference": "y"},
-                ],
-                "trialSpec": {
-                    "apiVersion": "batch/v1",
-                    "kind": "Job",
-                    "spec": {
-                        "template": {
-                            "spec": {
-                                "restartPolicy": "Never",
-                                "containers": [
-                                    {
-                                        "name": "main",
-                                        "image": "python:3.11",
-                                        "command": [
-                                            sys.executable,
-                                            "-c",
-                                            code,
-                                            "${trialParameters.x}",
-                                            "${trialParameters.y}",
-                                        ],
-                                    }
-                                ],
-                            }
-                        }
-                    },
-                },
-            },
-        },
-    }
+    settings = {} if algorithm == "sobol" else {"random_state": str(seed)}
+    return experiment(
+        f"bench-{algorithm}",
+        algorithm,
+        code,
+        max_trials=trials,
+        parallel=parallel,
+        settings=settings,
+        space={"x": ("-5", "10"), "y": ("0", "15")},
+    )
 
 
 def best_of(algorithm: str, seed: int, trials: int, parallel: int) -> float:
@@ -140,25 +106,10 @@ def overhead(trials: int) -> None:
             work_root=settings.work_root,
             poll_interval=0.01,
         )
-        workflow = {
-            "apiVersion": "argoproj.io/v1alpha1",
-            "kind": "Workflow",
-            "metadata": {"generateName": "bench-katib-"},
-            "spec": {
-                "entrypoint": "tune",
-                "templates": [
-                    {
-                        "name": "tune",
-                        "resource": {
-                            "action": "create",
-                            "manifest": yaml.safe_dump(manifest("random", 1, trials, 1, code)),
-                        },
-                    }
-                ],
-            },
-        }
         path = Path(tmp) / "wf.yaml"
-        path.write_text(yaml.safe_dump(workflow))
+        path.write_text(
+            workflow("bench-katib-", create_step(manifest("random", 1, trials, 1, code)))
+        )
         try:
             parsed, source = load_and_validate(str(path))
             record = engine.submit(parsed, source=source)
@@ -168,11 +119,8 @@ def overhead(trials: int) -> None:
             state = engine.metadata.load_state(record.id)
         finally:
             runner.close()
-    pods = [
-        n
-        for n in state.nodes.values()
-        if n.type.value == "Pod" and n.parent_id and state.nodes[n.parent_id].type.value == "Trial"
-    ]
+    trial_ids = {t.id for t in trial_nodes(state)}
+    pods = [n for n in state.nodes.values() if n.type.value == "Pod" and n.parent_id in trial_ids]
     own = sum((n.finished_at or 0) - (n.started_at or 0) for n in pods)
     print(
         f"Engine overhead: {len(pods)} trials one at a time in {wall:.2f} s; trial processes "

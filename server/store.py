@@ -15,7 +15,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import Table, create_engine, delete, event, func, insert, select
 from sqlalchemy.engine import Connection, Engine
@@ -42,6 +42,8 @@ VERSIONS: Table = _T[PipelineVersionRow.__tablename__]
 EXPERIMENTS: Table = _T[ExperimentRow.__tablename__]
 RUN_LINKS: Table = _T[RunLinkRow.__tablename__]
 TOKENS: Table = _T[TokenRow.__tablename__]
+
+_Found = TypeVar("_Found")
 
 # STEPS[n] upgrades the server's tables from version n to n + 1.
 STEPS: dict[int, Step] = {}
@@ -144,6 +146,16 @@ class ServerStore:
         with self.engine.begin() as conn:
             yield conn
 
+    def _insert_named(self, taken: str, *rows: tuple[Table, dict[str, Any]]) -> None:
+        """Insert `rows` in one transaction; a name already taken (a unique constraint) is
+        Conflict(`taken`) on the `name` field, and nothing is stored."""
+        try:
+            with self._tx() as conn:
+                for table, row in rows:
+                    conn.execute(insert(table), [row])
+        except IntegrityError:
+            raise Conflict(taken, field="name") from None
+
     # -- pipelines ------------------------------------------------------------------------------
     def create_pipeline(
         self,
@@ -156,43 +168,18 @@ class ServerStore:
         """A pipeline and its first version, together or not at all."""
         now = time.time()
         pipeline_id, version_id = _new_id(), _new_id()
-        try:
-            with self._tx() as conn:
-                conn.execute(
-                    insert(PIPELINES),
-                    [
-                        {
-                            "id": pipeline_id,
-                            "namespace": namespace,
-                            "name": name,
-                            "description": description,
-                            "created_at": now,
-                        }
-                    ],
-                )
-                conn.execute(
-                    insert(VERSIONS),
-                    [
-                        {
-                            "id": version_id,
-                            "pipeline_id": pipeline_id,
-                            "name": name,
-                            "description": description,
-                            "source_yaml": source_yaml,
-                            "manifest": manifest,
-                            "created_at": now,
-                        }
-                    ],
-                )
-        except IntegrityError:
-            raise Conflict(
-                f"namespace {namespace!r} already has a pipeline named {name!r}; upload a new "
-                "version of it (POST /api/v1/pipelines/{id}/versions) or pick another name",
-                field="name",
-            ) from None
-        pipeline, version = self.pipeline(pipeline_id), self.version(version_id)
-        assert pipeline is not None and version is not None
-        return pipeline, version
+        self._insert_named(
+            f"namespace {namespace!r} already has a pipeline named {name!r}; upload a new "
+            "version of it (POST /api/v1/pipelines/{id}/versions) or pick another name",
+            (PIPELINES, _named_row(pipeline_id, namespace, name, description, now)),
+            (
+                VERSIONS,
+                _version_row(
+                    version_id, pipeline_id, name, description, source_yaml, manifest, now
+                ),
+            ),
+        )
+        return _stored(self.pipeline(pipeline_id)), _stored(self.version(version_id))
 
     def add_version(
         self,
@@ -203,30 +190,14 @@ class ServerStore:
         manifest: dict[str, Any],
     ) -> PipelineVersion:
         version_id = _new_id()
-        try:
-            with self._tx() as conn:
-                conn.execute(
-                    insert(VERSIONS),
-                    [
-                        {
-                            "id": version_id,
-                            "pipeline_id": pipeline_id,
-                            "name": name,
-                            "description": description,
-                            "source_yaml": source_yaml,
-                            "manifest": manifest,
-                            "created_at": time.time(),
-                        }
-                    ],
-                )
-        except IntegrityError:
-            raise Conflict(
-                f"the pipeline already has a version named {name!r}; pick another name",
-                field="name",
-            ) from None
-        version = self.version(version_id)
-        assert version is not None
-        return version
+        row = _version_row(
+            version_id, pipeline_id, name, description, source_yaml, manifest, time.time()
+        )
+        self._insert_named(
+            f"the pipeline already has a version named {name!r}; pick another name",
+            (VERSIONS, row),
+        )
+        return _stored(self.version(version_id))
 
     def pipeline(self, pipeline_id: str) -> Pipeline | None:
         rows = self._pipelines(PIPELINES.c.id == pipeline_id)
@@ -301,28 +272,11 @@ class ServerStore:
     # -- experiments ----------------------------------------------------------------------------
     def create_experiment(self, namespace: str, name: str, description: str) -> Experiment:
         experiment_id = _new_id()
-        try:
-            with self._tx() as conn:
-                conn.execute(
-                    insert(EXPERIMENTS),
-                    [
-                        {
-                            "id": experiment_id,
-                            "namespace": namespace,
-                            "name": name,
-                            "description": description,
-                            "created_at": time.time(),
-                        }
-                    ],
-                )
-        except IntegrityError:
-            raise Conflict(
-                f"namespace {namespace!r} already has an experiment named {name!r}; pick another name",
-                field="name",
-            ) from None
-        found = self.experiment(experiment_id)
-        assert found is not None
-        return found
+        self._insert_named(
+            f"namespace {namespace!r} already has an experiment named {name!r}; pick another name",
+            (EXPERIMENTS, _named_row(experiment_id, namespace, name, description, time.time())),
+        )
+        return _stored(self.experiment(experiment_id))
 
     def experiment(self, experiment_id: str) -> Experiment | None:
         rows = self._experiments(EXPERIMENTS.c.id == experiment_id)
@@ -430,6 +384,45 @@ class ServerStore:
         with self._tx() as conn:
             result = conn.execute(delete(TOKENS).where(TOKENS.c.id == token_id))
         return bool(result.rowcount)
+
+
+def _stored(found: _Found | None) -> _Found:
+    """What a write just stored, read back: it is there, or the store is broken."""
+    assert found is not None
+    return found
+
+
+def _named_row(
+    row_id: str, namespace: str, name: str, description: str, created_at: float
+) -> dict[str, Any]:
+    """A pipelines or experiments row: a name unique in its namespace."""
+    return {
+        "id": row_id,
+        "namespace": namespace,
+        "name": name,
+        "description": description,
+        "created_at": created_at,
+    }
+
+
+def _version_row(
+    version_id: str,
+    pipeline_id: str,
+    name: str,
+    description: str,
+    source_yaml: str,
+    manifest: dict[str, Any],
+    created_at: float,
+) -> dict[str, Any]:
+    return {
+        "id": version_id,
+        "pipeline_id": pipeline_id,
+        "name": name,
+        "description": description,
+        "source_yaml": source_yaml,
+        "manifest": manifest,
+        "created_at": created_at,
+    }
 
 
 def _version(row: Any) -> PipelineVersion:

@@ -23,6 +23,7 @@ from server.schemas import (
     PipelineVersionOut,
     VersionList,
 )
+from server.store import PipelineVersion
 from server.uploads import decode_text, read_upload, validate_pipeline
 
 router = APIRouter(prefix="/api/v1/pipelines", tags=["pipelines"])
@@ -49,6 +50,29 @@ async def _uploaded(svc: Services, upload: UploadFile) -> tuple[str, str]:
     if not data.strip():
         raise Invalid("the uploaded file is empty; upload a Workflow YAML", field="uploadfile")
     return decode_text(data, "uploadfile"), upload.filename or "<upload>"
+
+
+def _readable_version(
+    pipeline_id: str,
+    version_id: str,
+    who: Principal = Depends(principal),
+    svc: Services = Depends(services),
+) -> PipelineVersion:
+    """The version at /{pipeline_id}/versions/{version_id}, if the caller may see it (else 404)."""
+    return visible_version(svc, who, version_id, pipeline_id)[1]
+
+
+def _editable_version(
+    _: Principal = Depends(editor), version: PipelineVersion = Depends(_readable_version)
+) -> PipelineVersion:
+    """The same, for a caller who may change it: 403 comes before the lookup, as for every
+    write (FastAPI resolves these dependencies in order)."""
+    return version
+
+
+def _yaml(version: PipelineVersion) -> PlainTextResponse:
+    """A version's YAML, exactly as uploaded."""
+    return PlainTextResponse(version.source_yaml, media_type="application/yaml")
 
 
 @router.post("/upload", status_code=status.HTTP_201_CREATED, response_model=PipelineOut)
@@ -119,7 +143,7 @@ def get_pipeline_yaml(
     """The newest version's YAML, exactly as uploaded."""
     pipeline = visible_pipeline(svc, who, pipeline_id)
     _, version = visible_version(svc, who, pipeline.default_version_id or "", pipeline.id)
-    return PlainTextResponse(version.source_yaml, media_type="application/yaml")
+    return _yaml(version)
 
 
 @router.delete("/{pipeline_id}", status_code=status.HTTP_204_NO_CONTENT)
@@ -162,42 +186,23 @@ async def upload_version(
 
 
 @router.get("/{pipeline_id}/versions/{version_id}", response_model=PipelineVersionOut)
-def get_version(
-    pipeline_id: str,
-    version_id: str,
-    who: Principal = Depends(principal),
-    svc: Services = Depends(services),
-) -> PipelineVersionOut:
-    return version_out(visible_version(svc, who, version_id, pipeline_id)[1])
+def get_version(version: PipelineVersion = Depends(_readable_version)) -> PipelineVersionOut:
+    return version_out(version)
 
 
 @router.get("/{pipeline_id}/versions/{version_id}/yaml", response_class=PlainTextResponse)
-def get_version_yaml(
-    pipeline_id: str,
-    version_id: str,
-    who: Principal = Depends(principal),
-    svc: Services = Depends(services),
-) -> PlainTextResponse:
-    version = visible_version(svc, who, version_id, pipeline_id)[1]
-    return PlainTextResponse(version.source_yaml, media_type="application/yaml")
+def get_version_yaml(version: PipelineVersion = Depends(_readable_version)) -> PlainTextResponse:
+    return _yaml(version)
 
 
 @router.get("/{pipeline_id}/versions/{version_id}/graph", response_model=Graph)
-def get_version_graph(
-    pipeline_id: str,
-    version_id: str,
-    who: Principal = Depends(principal),
-    svc: Services = Depends(services),
-) -> Graph:
+def get_version_graph(version: PipelineVersion = Depends(_readable_version)) -> Graph:
     """The entry template's tasks laid out in layers, for the dashboard's preview."""
-    return pipeline_graph(visible_version(svc, who, version_id, pipeline_id)[1].manifest)
+    return pipeline_graph(version.manifest)
 
 
 @router.delete("/{pipeline_id}/versions/{version_id}", status_code=status.HTTP_204_NO_CONTENT)
 def delete_version(
-    pipeline_id: str,
-    version_id: str,
-    who: Principal = Depends(editor),
-    svc: Services = Depends(services),
+    version: PipelineVersion = Depends(_editable_version), svc: Services = Depends(services)
 ) -> None:
-    svc.store.delete_version(visible_version(svc, who, version_id, pipeline_id)[1].id)
+    svc.store.delete_version(version.id)

@@ -15,6 +15,7 @@ from fastapi.concurrency import run_in_threadpool
 
 from engine.errors import KubepipeError
 from engine.phases import RunPhase
+from engine.state import RunRecord
 from engine.views import iso, node_json, run_json
 from server.auth import Principal, editor, principal
 from server.context import Services, services
@@ -38,6 +39,11 @@ from server.submit import prepare, submit
 from server.trials import experiment_trials
 
 router = APIRouter(prefix="/api/v1/runs", tags=["runs"])
+
+
+def _created(run: RunRecord) -> RunCreated:
+    """The run's id, name, namespace and phase: what create, stop and retry answer."""
+    return RunCreated(id=run.id, name=run.name, namespace=run.namespace, phase=run.phase)
 
 
 def _timestamp(value: str | None, field: str) -> float | None:
@@ -84,7 +90,7 @@ def create_run(
     svc.store.link_run(
         RunLink(run.id, body.experiment_id, source.pipeline_id, source.pipeline_version_id)
     )
-    return RunCreated(id=run.id, name=run.name, namespace=run.namespace, phase=run.phase)
+    return _created(run)
 
 
 @router.get("", response_model=RunList)
@@ -240,8 +246,7 @@ def stop_run(
     svc.metadata.request_stop(run.id, reason)
     if run.owner is None:
         _stop_unclaimed(svc, run.id, reason)
-    final = svc.metadata.resolve_run(run.id)
-    return RunCreated(id=final.id, name=final.name, namespace=final.namespace, phase=final.phase)
+    return _created(svc.metadata.resolve_run(run.id))
 
 
 def _stop_unclaimed(svc: Services, run_id: str, reason: str) -> None:
@@ -281,9 +286,7 @@ def retry_run(
         queued = retry_in_place(svc.metadata, svc.artifacts, svc.settings.engine.work_root, run.id)
     except KubepipeError as exc:  # another retry of the same run won the race
         raise Conflict(str(exc), field="run_id") from None
-    return RunCreated(
-        id=queued.id, name=queued.name, namespace=queued.namespace, phase=queued.phase
-    )
+    return _created(queued)
 
 
 @router.delete("/{run_id}", status_code=status.HTTP_204_NO_CONTENT)

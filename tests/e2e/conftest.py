@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+import os
+import tempfile
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -40,3 +42,17 @@ def run_json(cli: Callable[..., Result]) -> Callable[..., tuple[int, dict[str, A
         return result.exit_code, json.loads(result.stdout)
 
     return run
+
+
+@pytest.fixture
+def ledger_dir(monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    """A host directory that steps append to, for tests that count what ran.
+
+    Outside /tmp, and with path-mapped steps (`KUBEPIPE_ISOLATION=pathmap`, set for this process
+    and the processes it starts): a path-mapped step's /tmp is its own, the ledger the host's.
+    """
+    if not os.path.isdir("/dev/shm"):
+        pytest.skip("needs /dev/shm for a host ledger that steps can append to")
+    monkeypatch.setenv("KUBEPIPE_ISOLATION", "pathmap")
+    with tempfile.TemporaryDirectory(dir="/dev/shm", prefix="kubepipe-ledger-") as path:
+        yield Path(path)

@@ -6,17 +6,11 @@ step that read its result runs again; `resumePolicy: Never` and bad budgets are 
 from __future__ import annotations
 
 import json
-import sys
-import tempfile
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import pytest
-import yaml
 from e2e_support import by_name
-
-PY = sys.executable
+from katib_e2e_support import PY, create_step, experiment, trials_json, workflow
 
 
 def _workflow(ledger: Path, policy: str, max_trials: int = 3) -> str:
@@ -26,48 +20,14 @@ def _workflow(ledger: Path, policy: str, max_trials: int = 3) -> str:
         f"open({str(ledger)!r}, 'a').write(f'trial {{x}},{{y}}\\n')\n"
         "print(f'loss={(float(x) - 1) ** 2 + (float(y) - 2) ** 2}')\n"
     )
-    experiment = {
-        "apiVersion": "kubeflow.org/v1beta1",
-        "kind": "Experiment",
-        "metadata": {"name": "budget"},
-        "spec": {
-            "objective": {"type": "minimize", "objectiveMetricName": "loss"},
-            "algorithm": {
-                "algorithmName": "random",
-                "algorithmSettings": [{"name": "random_state", "value": "5"}],
-            },
-            "parallelTrialCount": 2,
-            "maxTrialCount": max_trials,
-            "resumePolicy": policy,
-            "parameters": [
-                {"name": n, "parameterType": "double", "feasibleSpace": {"min": "-3", "max": "3"}}
-                for n in ("x", "y")
-            ],
-            "trialTemplate": {
-                "primaryContainerName": "main",
-                "trialParameters": [{"name": n, "reference": n} for n in ("x", "y")],
-                "trialSpec": {
-                    "apiVersion": "batch/v1",
-                    "kind": "Job",
-                    "spec": {
-                        "template": {
-                            "spec": {
-                                "restartPolicy": "Never",
-                                "containers": [
-                                    {
-                                        "name": "main",
-                                        "image": "python:3.11",
-                                        "command": [PY, "-c", trial],
-                                        "args": ["${trialParameters.x}", "${trialParameters.y}"],
-                                    }
-                                ],
-                            }
-                        }
-                    },
-                },
-            },
-        },
-    }
+    tuned = experiment(
+        "budget",
+        "random",
+        trial,
+        max_trials=max_trials,
+        settings={"random_state": "5"},
+        resume_policy=policy,
+    )
 
     def step(name: str, code: str, inputs: dict[str, Any] | None = None) -> dict[str, Any]:
         template: dict[str, Any] = {
@@ -78,92 +38,54 @@ def _workflow(ledger: Path, policy: str, max_trials: int = 3) -> str:
             template["inputs"] = inputs
         return template
 
-    workflow = {
-        "apiVersion": "argoproj.io/v1alpha1",
-        "kind": "Workflow",
-        "metadata": {"generateName": "budget-"},
-        "spec": {
-            "entrypoint": "main",
-            "templates": [
+    main = {
+        "name": "main",
+        "steps": [
+            [{"name": "before", "template": "before"}],
+            [{"name": "tune", "template": "tune"}],
+            [
                 {
-                    "name": "main",
-                    "steps": [
-                        [{"name": "before", "template": "before"}],
-                        [{"name": "tune", "template": "tune"}],
-                        [
-                            {
-                                "name": "report",
-                                "template": "report",
-                                "arguments": {
-                                    "parameters": [
-                                        {
-                                            "name": "best",
-                                            "value": "{{steps.tune.outputs.parameters.best}}",
-                                        }
-                                    ]
-                                },
-                            }
-                        ],
-                    ],
-                },
-                step("before", f"open({str(ledger)!r}, 'a').write('before\\n')"),
-                {
-                    "name": "tune",
-                    "resource": {
-                        "action": "create",
-                        "manifest": yaml.safe_dump(experiment, sort_keys=False),
-                    },
-                    "outputs": {
+                    "name": "report",
+                    "template": "report",
+                    "arguments": {
                         "parameters": [
-                            {
-                                "name": "best",
-                                "valueFrom": {
-                                    "jsonPath": "{.status.currentOptimalTrial.bestTrialName}"
-                                },
-                            }
+                            {"name": "best", "value": "{{steps.tune.outputs.parameters.best}}"}
                         ]
                     },
-                },
-                step(
-                    "report",
-                    f"open({str(ledger)!r}, 'a').write('report {{{{inputs.parameters.best}}}}\\n')",
-                    {"parameters": [{"name": "best"}]},
-                ),
+                }
             ],
-        },
+        ],
     }
-    return yaml.safe_dump(workflow, sort_keys=False)
-
-
-@pytest.fixture
-def shared(monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
-    """A host directory the steps append to (path-mapped steps; their /tmp is their own)."""
-    monkeypatch.setenv("KUBEPIPE_ISOLATION", "pathmap")
-    with tempfile.TemporaryDirectory(dir="/dev/shm", prefix="kubepipe-katib-") as path:
-        yield Path(path)
-
-
-def _trials(run: dict[str, Any]) -> list[dict[str, Any]]:
-    return [n for n in run["nodes"] if n["type"] == "Trial"]
+    return workflow(
+        "budget-",
+        main,
+        step("before", f"open({str(ledger)!r}, 'a').write('before\\n')"),
+        create_step(tuned, outputs={"best": "{.status.currentOptimalTrial.bestTrialName}"}),
+        step(
+            "report",
+            f"open({str(ledger)!r}, 'a').write('report {{{{inputs.parameters.best}}}}\\n')",
+            {"parameters": [{"name": "best"}]},
+        ),
+    )
 
 
 def test_resume_continues_to_exactly_the_new_budget(
-    cli, run_json, tmp_path: Path, shared: Path
+    cli, run_json, tmp_path: Path, ledger_dir: Path
 ) -> None:
-    ledger = shared / "ledger.txt"
+    ledger = ledger_dir / "ledger.txt"
     path = tmp_path / "budget.yaml"
     path.write_text(_workflow(ledger, "LongRunning"))
     code, first = run_json(path)
     assert code == 0 and first["phase"] == "Succeeded", first["message"]
-    assert len(_trials(first)) == 3
+    assert len(trials_json(first)) == 3
 
     result = cli("katib", "resume", first["id"], "--max-trial-count", "5", "-o", "json")
     assert result.exit_code == 0, result.output
     second = json.loads(result.stdout)
     assert second["id"] == first["id"] and second["phase"] == "Succeeded", second["message"]
-    found = _trials(second)
+    found = trials_json(second)
     assert len(found) == 5
-    assert {t["id"] for t in _trials(first)} <= {t["id"] for t in found}  # the old ones kept
+    assert {t["id"] for t in trials_json(first)} <= {t["id"] for t in found}  # the old ones kept
     lines = ledger.read_text().splitlines()
     launched = [line for line in lines if line.startswith("trial ")]
     assert len(launched) == 5 and len(set(launched)) == 5  # each trial ran once, all distinct
@@ -183,10 +105,10 @@ def test_resume_continues_to_exactly_the_new_budget(
 
 
 def test_resume_policy_never_is_refused_and_changes_nothing(
-    cli, run_json, tmp_path: Path, shared: Path
+    cli, run_json, tmp_path: Path, ledger_dir: Path
 ) -> None:
     path = tmp_path / "never.yaml"
-    path.write_text(_workflow(shared / "ledger.txt", "Never", max_trials=2))
+    path.write_text(_workflow(ledger_dir / "ledger.txt", "Never", max_trials=2))
     code, first = run_json(path)
     assert code == 0
     result = cli("katib", "resume", first["id"], "--max-trial-count", "4")
@@ -194,6 +116,6 @@ def test_resume_policy_never_is_refused_and_changes_nothing(
     assert "spec.resumePolicy: resumePolicy is Never" in result.output
     assert "set spec.resumePolicy: LongRunning or FromVolume" in result.output
     after = json.loads(cli("get", first["id"], "-o", "json").stdout)
-    assert after["phase"] == "Succeeded" and len(_trials(after)) == 2
+    assert after["phase"] == "Succeeded" and len(trials_json(after)) == 2
     missing = cli("katib", "resume", first["id"], "--step", "nope", "--max-trial-count", "4")
     assert missing.exit_code == 1 and "no Katib Experiment step named 'nope'" in missing.output

@@ -17,7 +17,8 @@ import json
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -30,6 +31,7 @@ from sqlalchemy.exc import OperationalError
 from artifact_store.testing import FlakyProxy, MotoServer, start_moto_server
 from engine.metadata.store import MetadataStore
 from engine.phases import NodePhase
+from engine.state import ArtifactRecord, LogRecord
 
 ACCESS_KEY, SECRET_KEY = "kubepipe-e2e", "kubepipe-e2e-secret"
 PREFIX = "team/pipelines"
@@ -100,54 +102,100 @@ def moto() -> Iterator[MotoServer]:
         yield server
 
 
-@pytest.fixture
-def bucket() -> str:
-    return f"kp-e2e-{uuid.uuid4().hex[:16]}"
+@dataclass(frozen=True)
+class Bucket:
+    """A fresh bucket on moto, and a plain client straight to moto to look at it behind the
+    engine's back."""
+
+    name: str
+    raw: Minio
+
+    @property
+    def root(self) -> str:
+        """The artifact root the CLI is given."""
+        return f"s3://{self.name}/{PREFIX}"
+
+    def key(self, uri: str) -> str:
+        """The object name an `s3://` URI of this bucket points at."""
+        return uri.removeprefix(f"s3://{self.name}/")
+
+    def digests(self) -> dict[str, str | None]:
+        """Every object in the bucket with the sha256 it carries as user metadata."""
+        found: dict[str, str | None] = {}
+        for obj in self.raw.list_objects(self.name, recursive=True):
+            assert obj.object_name is not None
+            head = self.raw.stat_object(self.name, obj.object_name)
+            found[obj.object_name] = (head.metadata or {}).get("x-amz-meta-sha256")
+        return found
+
+    def sha256(self, name: str) -> str:
+        """Hash the object's bytes as the server returns them."""
+        response = self.raw.get_object(self.name, name)
+        try:
+            digest = hashlib.sha256()
+            for chunk in response.stream(MIB):
+                digest.update(chunk)
+            return digest.hexdigest()
+        finally:
+            response.close()
+            response.release_conn()
+
+    def assert_holds(self, records: Sequence[ArtifactRecord | LogRecord], under: str) -> None:
+        """Each record's object is in the bucket under `under`, and the sha256 the engine
+        recorded is the one on the object and the one of its bytes."""
+        objects = self.digests()
+        for rec in records:
+            assert rec.uri.startswith(under), rec.uri
+            name = self.key(rec.uri)
+            assert objects[name] == rec.sha256 == self.sha256(name), name
+
+    def models(self) -> dict[str, str | None]:
+        """The stored `model` outputs, with their sha256."""
+        return {k: v for k, v in self.digests().items() if k.endswith("/model")}
 
 
 @pytest.fixture
-def raw(moto: MotoServer) -> Minio:
-    """A plain client straight to moto, to look at the bucket behind the engine's back."""
-    return Minio(moto.endpoint, ACCESS_KEY, SECRET_KEY, secure=False, region="us-east-1")
+def bucket(moto: MotoServer) -> Bucket:
+    """A bucket name no other test uses; the engine creates it on its first upload."""
+    raw = Minio(moto.endpoint, ACCESS_KEY, SECRET_KEY, secure=False, region="us-east-1")
+    return Bucket(f"kp-e2e-{uuid.uuid4().hex[:16]}", raw)
 
 
-def point_at_s3(monkeypatch: pytest.MonkeyPatch, endpoint: str, bucket: str) -> str:
-    """Configure the CLI's artifact root as a user would for MinIO; return the root URI."""
-    root = f"s3://{bucket}/{PREFIX}"
-    monkeypatch.setenv("KUBEPIPE_ARTIFACT_ROOT", root)
+def _point_cli_at(monkeypatch: pytest.MonkeyPatch, endpoint: str, bucket: Bucket) -> Bucket:
+    """Configure the CLI's artifact root as a user would for MinIO (after `home`, which clears
+    the artifact root: the fixtures below ask for it first)."""
+    monkeypatch.setenv("KUBEPIPE_ARTIFACT_ROOT", bucket.root)
     monkeypatch.setenv("KUBEPIPE_S3_ENDPOINT", endpoint)
     monkeypatch.setenv("KUBEPIPE_S3_ACCESS_KEY", ACCESS_KEY)
     monkeypatch.setenv("KUBEPIPE_S3_SECRET_KEY", SECRET_KEY)
     monkeypatch.setenv("KUBEPIPE_S3_SECURE", "false")
     monkeypatch.setenv("KUBEPIPE_S3_REGION", "us-east-1")
-    return root
+    return bucket
+
+
+@pytest.fixture
+def s3(home: Path, moto: MotoServer, bucket: Bucket, monkeypatch: pytest.MonkeyPatch) -> Bucket:
+    """The CLI stores artifacts and logs in `bucket` on moto."""
+    return _point_cli_at(monkeypatch, moto.endpoint, bucket)
+
+
+@pytest.fixture
+def proxy(moto: MotoServer) -> Iterator[FlakyProxy]:
+    flaky = FlakyProxy(moto.port)
+    yield flaky
+    flaky.stop()
+
+
+@pytest.fixture
+def s3_via_proxy(
+    home: Path, proxy: FlakyProxy, bucket: Bucket, monkeypatch: pytest.MonkeyPatch
+) -> Bucket:
+    """The CLI stores artifacts and logs in `bucket` on moto, reached through `proxy`."""
+    return _point_cli_at(monkeypatch, proxy.endpoint, bucket)
 
 
 def metadata(home: Path) -> MetadataStore:
     return MetadataStore(f"sqlite:///{home / 'kubepipe.db'}")
-
-
-def object_digests(raw: Minio, bucket: str) -> dict[str, str | None]:
-    """Every object in the bucket with the sha256 it carries as user metadata."""
-    found: dict[str, str | None] = {}
-    for obj in raw.list_objects(bucket, recursive=True):
-        assert obj.object_name is not None
-        head = raw.stat_object(bucket, obj.object_name)
-        found[obj.object_name] = (head.metadata or {}).get("x-amz-meta-sha256")
-    return found
-
-
-def object_sha256(raw: Minio, bucket: str, name: str) -> str:
-    """Hash the object's bytes as the server returns them."""
-    response = raw.get_object(bucket, name)
-    try:
-        digest = hashlib.sha256()
-        for chunk in response.stream(MIB):
-            digest.update(chunk)
-        return digest.hexdigest()
-    finally:
-        response.close()
-        response.release_conn()
 
 
 # -- the same workflows on S3 and on the local store -------------------------------------
@@ -159,12 +207,11 @@ def test_artifacts_pass_between_steps_on_the_store_the_setting_chooses(
     home: Path,
     cli: Callable[..., Result],
     run_json: Callable[..., tuple[int, dict[str, Any]]],
-    moto: MotoServer,
-    raw: Minio,
-    bucket: str,
-    monkeypatch: pytest.MonkeyPatch,
+    bucket: Bucket,
+    request: pytest.FixtureRequest,
 ) -> None:
-    root = point_at_s3(monkeypatch, moto.endpoint, bucket) if where == "s3" else None
+    if where == "s3":
+        request.getfixturevalue("s3")  # points the CLI at `bucket`
     code, run = run_json(EXAMPLES / "artifact-passing.yaml")
     nodes = by_name(run)
     assert code == 0, {n: (v["phase"], v["message"]) for n, v in nodes.items()}
@@ -177,33 +224,25 @@ def test_artifacts_pass_between_steps_on_the_store_the_setting_chooses(
     assert sorted(r.name for r in recorded) == ["dataset", "message"]
     logs = metadata(home).logs(run["id"])
     assert logs, "the steps printed, so their stdout is stored"
+    stored: list[ArtifactRecord | LogRecord] = [*recorded, *logs]
     local_files = [p for p in (home / "artifacts").rglob("*") if p.is_file()]
     if where == "local":
-        assert all(r.uri.startswith((home / "artifacts").as_uri()) for r in [*recorded, *logs])
+        assert all(r.uri.startswith((home / "artifacts").as_uri()) for r in stored)
         assert local_files
-        assert not raw.bucket_exists(bucket)
+        assert not bucket.raw.bucket_exists(bucket.name)
         return
 
-    assert root is not None
     assert local_files == [], "with an s3:// root nothing may land in the local artifact dir"
-    objects = object_digests(raw, bucket)
-    for rec in [*recorded, *logs]:
-        assert rec.uri.startswith(f"{root}/{run['id']}/"), rec.uri
-        name = rec.uri.removeprefix(f"s3://{bucket}/")
-        assert objects[name] == rec.sha256 == object_sha256(raw, bucket, name), name
-    assert set(objects) == {r.uri.removeprefix(f"s3://{bucket}/") for r in [*recorded, *logs]}
+    bucket.assert_holds(stored, under=f"{bucket.root}/{run['id']}/")
+    assert set(bucket.digests()) == {bucket.key(r.uri) for r in stored}
 
 
 def test_a_dsl_pipeline_passes_its_artifacts_through_s3(
     home: Path,
     cli: Callable[..., Result],
     run_json: Callable[..., tuple[int, dict[str, Any]]],
-    moto: MotoServer,
-    raw: Minio,
-    bucket: str,
-    monkeypatch: pytest.MonkeyPatch,
+    s3: Bucket,
 ) -> None:
-    root = point_at_s3(monkeypatch, moto.endpoint, bucket)
     code, run = run_json(EXAMPLES / "dsl_train.py")
     nodes = by_name(run)
     assert code == 0, {n: (v["phase"], v["message"]) for n, v in nodes.items()}
@@ -211,22 +250,11 @@ def test_a_dsl_pipeline_passes_its_artifacts_through_s3(
     assert outputs["slope"] == pytest.approx(2.0) and outputs["rows"] == 20
     recorded = metadata(home).artifacts(run["id"])
     assert {"dataset", "model", "metrics"} <= {r.name for r in recorded}
-    objects = object_digests(raw, bucket)
-    for rec in recorded:
-        assert rec.uri.startswith(f"{root}/"), rec.uri
-        name = rec.uri.removeprefix(f"s3://{bucket}/")
-        assert objects[name] == rec.sha256 == object_sha256(raw, bucket, name), name
+    s3.assert_holds(recorded, under=f"{s3.root}/")
     assert not [p for p in (home / "artifacts").rglob("*") if p.is_file()]
 
 
 # -- S3 dies while a step's output is being uploaded ------------------------------------
-
-
-@pytest.fixture
-def proxy(moto: MotoServer) -> Iterator[FlakyProxy]:
-    flaky = FlakyProxy(moto.port)
-    yield flaky
-    flaky.stop()
 
 
 def revive_when_a_node_errors(proxy: FlakyProxy, home: Path) -> threading.Thread:
@@ -280,29 +308,34 @@ def assert_upload_error_names_store_and_key(
         assert part in message, f"{part!r} missing from: {message}"
 
 
+def assert_the_model_alone_is_stored(
+    bucket: Bucket, model: ArtifactRecord, nodes: dict[str, dict[str, Any]]
+) -> None:
+    """The rerun's (or retry's) model is the bucket's only one, whole, and `score` read it."""
+    assert bucket.models() == {bucket.key(model.uri): MODEL_SHA256}
+    assert nodes["score"]["outputs"]["result"] == MODEL_SHA256
+
+
 def test_s3_dying_mid_upload_errors_the_node_and_records_nothing_then_a_rerun_succeeds(
     home: Path,
     cli: Callable[..., Result],
     run_json: Callable[..., tuple[int, dict[str, Any]]],
     proxy: FlakyProxy,
-    raw: Minio,
-    bucket: str,
+    s3_via_proxy: Bucket,
     tmp_path: Path,
-    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    root = point_at_s3(monkeypatch, proxy.endpoint, bucket)
     workflow = fault_workflow(tmp_path)
     proxy.die_after(up=8 * MIB)  # A third of the way into the 24 MiB model's upload.
     code, run = run_json(workflow)
     assert proxy.deaths == 1, "the S3 server must have died during the run"
     assert code == 1 and run["phase"] in ("Failed", "Error")
     nodes = by_name(run)
-    assert_upload_error_names_store_and_key(nodes["train"], run["id"], root, proxy)
+    assert_upload_error_names_store_and_key(nodes["train"], run["id"], s3_via_proxy.root, proxy)
     assert "score" not in nodes, "a step whose input was never stored must not start"
     assert metadata(home).artifacts(run["id"]) == [], "a partial upload must not be recorded"
 
     proxy.start()  # The server is back; moto kept its state behind the proxy.
-    assert not [name for name in object_digests(raw, bucket) if name.endswith("/model")]
+    assert not s3_via_proxy.models()
     # The step's log went up before the model and is read back from S3.
     assert cli("logs", run["id"], "train").stdout.strip() == "training"
 
@@ -311,21 +344,16 @@ def test_s3_dying_mid_upload_errors_the_node_and_records_nothing_then_a_rerun_su
     assert code == 0, {n: (v["phase"], v["message"]) for n, v in nodes.items()}
     (model,) = metadata(home).artifacts(rerun["id"])
     assert (model.name, model.sha256, model.size) == ("model", MODEL_SHA256, MODEL_MIB * MIB)
-    models = {k: v for k, v in object_digests(raw, bucket).items() if k.endswith("/model")}
-    assert models == {model.uri.removeprefix(f"s3://{bucket}/"): MODEL_SHA256}
-    assert nodes["score"]["outputs"]["result"] == MODEL_SHA256
+    assert_the_model_alone_is_stored(s3_via_proxy, model, nodes)
 
 
 def test_s3_dying_mid_upload_is_retried_by_the_templates_retry_strategy(
     home: Path,
     run_json: Callable[..., tuple[int, dict[str, Any]]],
     proxy: FlakyProxy,
-    raw: Minio,
-    bucket: str,
+    s3_via_proxy: Bucket,
     tmp_path: Path,
-    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    root = point_at_s3(monkeypatch, proxy.endpoint, bucket)
     # OnError: a failed upload is the engine's fault (Argo's Error), not the step's (Failed).
     retry = '{limit: "2", retryPolicy: OnError, backoff: {duration: "1"}}'
     workflow = fault_workflow(tmp_path, retry)
@@ -336,12 +364,10 @@ def test_s3_dying_mid_upload_is_retried_by_the_templates_retry_strategy(
     nodes = by_name(run)
     assert proxy.deaths == 1, "the S3 server must have died during the run"
     assert code == 0, {n: (v["phase"], v["message"]) for n, v in nodes.items()}
-    assert_upload_error_names_store_and_key(nodes["train(0)"], run["id"], root, proxy)
+    assert_upload_error_names_store_and_key(nodes["train(0)"], run["id"], s3_via_proxy.root, proxy)
     assert nodes["train(1)"]["phase"] == "Succeeded"
 
     (model,) = metadata(home).artifacts(run["id"])
     assert model.node_id == nodes["train(1)"]["id"], "only the attempt that stored it records it"
     assert (model.sha256, model.size) == (MODEL_SHA256, MODEL_MIB * MIB)
-    models = {k: v for k, v in object_digests(raw, bucket).items() if k.endswith("/model")}
-    assert models == {model.uri.removeprefix(f"s3://{bucket}/"): MODEL_SHA256}
-    assert nodes["score"]["outputs"]["result"] == MODEL_SHA256
+    assert_the_model_alone_is_stored(s3_via_proxy, model, nodes)

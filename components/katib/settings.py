@@ -217,13 +217,6 @@ def _check_space(name: AlgorithmName, settings: _Settings, spec: ExperimentSpec)
                 "supported: the local surrogate is a Gaussian process (use GP)",
                 "spec.algorithm.algorithmSettings",
             )
-        for i, p in enumerate(spec.parameters):
-            if p.parameter_type not in (ParameterType.DOUBLE, ParameterType.INT):
-                raise UnsupportedFeature(
-                    f"bayesianoptimization here searches numeric spaces only; parameter "
-                    f"{p.name!r} is {p.parameter_type.value} (use tpe for categorical spaces)",
-                    f"{where}[{i}].parameterType",
-                )
 
 
 def early_stopping_settings(spec: ExperimentSpec) -> MedianStopSettings | None:

@@ -37,10 +37,6 @@ JOB_CONDITIONS = {
 _NO_NORMAL = {
     AlgorithmName.GRID: "a grid enumerates values evenly (Katib's optuna grid refuses it too)",
     AlgorithmName.HYPERBAND: "its configurations are uniform draws (Katib's hyperband ignores it)",
-    AlgorithmName.BAYESIAN_OPTIMIZATION: (
-        "its Gaussian process models the value's range, not a prior (Katib's skopt service "
-        "ignores it)"
-    ),
 }
 
 _COLLECTORS = {
@@ -64,7 +60,7 @@ def check_runnable(exp: Experiment) -> None:
             raise UnsupportedFeature(
                 f"distribution {p.distribution.value!r} of {p.name!r} is not supported by "
                 f"algorithm {name.value!r}: {_NO_NORMAL[name]}; use uniform or logUniform, or "
-                "random, tpe, multivariate-tpe, cmaes or sobol",
+                "random, tpe, multivariate-tpe, cmaes, sobol or bayesianoptimization",
                 where,
             )
         if (

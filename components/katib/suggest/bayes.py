@@ -1,26 +1,32 @@
 """bayesianoptimization: a Gaussian-process surrogate (the `bayesian-optimization` library).
 
 Katib's service wraps scikit-optimize, which is archived; `bayes_opt` keeps the same method
-(GP + acquisition). The optimizer is rebuilt each call from the trials with an objective
-(bayes_opt maximises, so a minimised objective is negated); the first `n_initial_points`
-assignments are random draws; trials still running and the assignments of this call are
-registered with a constant-liar value so parallel suggestions spread out instead of repeating.
+(GP + acquisition). It searches a unit box, one axis per parameter, read through
+suggest/space.py `from_unit` (as sobol and the initial random draws are) and written back
+through `to_unit`: logUniform is searched in log space, normal/logNormal through Katib's
+quantile, and each int, stepped double or categorical/discrete value owns a cell of its axis.
+So every parameter kind is searchable (skopt, Katib's service, also takes categorical), and the
+kernel sees every axis on one scale. The optimizer is rebuilt each call from the trials with an
+objective (bayes_opt maximises, so a minimised objective is negated); the first
+`n_initial_points` assignments are random draws; trials still running and the assignments of
+this call are registered with a constant-liar value so parallel suggestions spread out instead
+of repeating.
 """
 
 from __future__ import annotations
 
-import math
 import warnings
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
 from bayes_opt import BayesianOptimization, acquisition
+from sklearn.gaussian_process.kernels import Matern  # type: ignore[import-untyped]
 
 from components.katib.settings import Acquisition, BayesSettings
-from components.katib.spec import ExperimentSpec, ObjectiveType, ParameterType
+from components.katib.spec import ExperimentSpec, ObjectiveType
 from components.katib.suggest.base import Assignment, Reply, TrialView, call_seed
-from components.katib.suggest.space import format_value, from_unit, is_log
+from components.katib.suggest.space import from_unit, to_unit
 
 __all__ = ["bayes_suggest"]
 
@@ -65,26 +71,21 @@ class _Budgeted:
         return Budgeted(*args, **kwargs)  # type: ignore[no-any-return]
 
 
+def _kernel() -> Matern:
+    """bayes_opt's Matern 5/2 with its length scale held to [0.01, 100] box widths, as skopt
+    bounds it in its normalised space. With sklearn's default floor, 1e-5, some fits in the unit
+    box collapsed to a white-noise model once exploitation clustered trials, making the next
+    suggestion a blind one (Branin's median regret in bench/katib.py tripled); a length scale
+    under a hundredth of the box is finer than a trial budget can resolve anyway."""
+    return Matern(nu=2.5, length_scale_bounds=(0.01, 100.0))
+
+
 def _to_box(spec: ExperimentSpec, params: Mapping[str, str]) -> dict[str, float]:
-    """A point in the optimizer's box: log-scaled parameters are searched in log space."""
-    out = {}
-    for p in spec.parameters:
-        value = float(params[p.name])
-        out[p.name] = math.log(value) if is_log(p) else value
-    return out
+    return {p.name: to_unit(p, params[p.name]) for p in spec.parameters}
 
 
 def _from_box(spec: ExperimentSpec, point: Mapping[str, Any]) -> dict[str, str]:
-    out = {}
-    for p in spec.parameters:
-        value = float(point[p.name])
-        value = math.exp(value) if is_log(p) else value
-        value = min(max(value, p.low), p.high)
-        if p.parameter_type is ParameterType.INT or p.step is not None:
-            step = p.step or 1
-            value = p.low + step * round((value - p.low) / step)
-        out[p.name] = format_value(p, value)
-    return out
+    return {p.name: from_unit(p, float(point[p.name])) for p in spec.parameters}
 
 
 def bayes_suggest(
@@ -107,10 +108,7 @@ def bayes_suggest(
             )
         if len(new) == count:
             return Reply(new, dict(state))
-    bounds = {
-        p.name: (math.log(p.low), math.log(p.high)) if is_log(p) else (p.low, p.high)
-        for p in spec.parameters
-    }
+    bounds = {p.name: (0.0, 1.0) for p in spec.parameters}
     call = call_seed(seed, len(trials), "gp")
     optimizer = BayesianOptimization(
         f=None,
@@ -120,6 +118,7 @@ def bayes_suggest(
         verbose=0,
         allow_duplicate_points=True,
     )
+    optimizer.set_gp_params(kernel=_kernel())
     values = [sign * float(t.objective) for t in done if t.objective is not None]
     for t in done:
         assert t.objective is not None

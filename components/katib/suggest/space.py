@@ -17,6 +17,7 @@ __all__ = [
     "is_normal",
     "normal_params",
     "to_quantile",
+    "to_unit",
     "typed_value",
 ]
 
@@ -55,7 +56,7 @@ def _on_grid(p: Parameter, value: float) -> str:
         count = (int(high) - int(low)) // width
         return str(int(low) + width * min(max(round((value - low) / width), 0), count))
     if step is not None:
-        count = int(math.floor((high - low) / step + 1e-9))
+        count = math.floor((high - low) / step + 1e-9)
         return format_value(p, low + step * min(max(round((value - low) / step), 0), count))
     return format_value(p, value)
 
@@ -91,7 +92,7 @@ def to_quantile(p: Parameter, text: str) -> float:
 def format_value(p: Parameter, value: Any) -> str:
     """A value as Katib writes it into parameterAssignments."""
     if p.parameter_type is ParameterType.INT:
-        return str(int(round(float(value))))
+        return str(round(float(value)))
     if p.parameter_type is ParameterType.DOUBLE:
         number = float(value)
         step = p.step
@@ -125,13 +126,62 @@ def from_unit(p: Parameter, u: float) -> str:
     if p.parameter_type is ParameterType.INT:
         width = int(step or 1)
         count = (int(high) - int(low)) // width + 1
+        if is_log(p) and count > 1:
+            # log-uniform, then the nearest value on the step, as the optuna samplers draw a
+            # logUniform int: small values get the wider share of `u`, as for doubles
+            value = math.exp(math.log(low) + u * (math.log(high) - math.log(low)))
+            return str(int(low) + width * min(round((value - low) / width), count - 1))
         return str(int(low) + width * int(u * count))
     if step is not None:
-        count = int(math.floor((high - low) / step + 1e-9)) + 1
+        count = math.floor((high - low) / step + 1e-9) + 1
         return format_value(p, low + step * int(u * count))
     if is_log(p):
-        return format_value(p, math.exp(math.log(low) + u * (math.log(high) - math.log(low))))
-    return format_value(p, low + u * (high - low))
+        # exp(log(x)) can miss x by an ulp, which would put min or max just outside the space
+        value = math.exp(math.log(low) + u * (math.log(high) - math.log(low)))
+        return format_value(p, min(max(value, low), high))
+    return format_value(p, min(low + u * (high - low), high))
+
+
+def _cell(index: int, count: int) -> float:
+    """The middle of cell `index` of `count`: `from_unit` maps it back to that cell even after a
+    sampler nudges it by less than half a cell, and no float rounding lands it in a neighbour."""
+    return (min(max(index, 0), count - 1) + 0.5) / count
+
+
+def to_unit(p: Parameter, text: str) -> float:
+    """The position in [0, 1] of a recorded value: the inverse of `from_unit`, so a model that
+    searches the unit box (bayesianoptimization) sees saved and pending trials where `from_unit`
+    would put them, whatever the parameter's type or distribution."""
+    if is_normal(p):
+        return to_quantile(p, text)
+    if p.parameter_type in (ParameterType.DISCRETE, ParameterType.CATEGORICAL):
+        choices = p.choices
+        if text not in choices:
+            raise ValueError(f"{text!r} is not one of {p.name!r}'s choices {choices}")
+        return _cell(choices.index(text), len(choices))
+    low, high = p.low, p.high
+    value = float(text)
+    step = p.step
+    if p.parameter_type is ParameterType.INT:
+        width = int(step or 1)
+        count = (int(high) - int(low)) // width + 1
+        index = min(max(round((value - low) / width), 0), count - 1)
+        if is_log(p) and count > 1:
+            # the middle, in log space, of the values `from_unit` rounds to this one
+            on_grid = low + width * index
+            below = max(on_grid - width / 2, low)
+            above = high if index == count - 1 else on_grid + width / 2
+            middle = (math.log(below) + math.log(above)) / 2
+            return (middle - math.log(low)) / (math.log(high) - math.log(low))
+        return _cell(index, count)
+    if step is not None:
+        count = math.floor((high - low) / step + 1e-9) + 1
+        return _cell(round((value - low) / step), count)
+    if is_log(p):
+        value, low, high = math.log(value), math.log(low), math.log(high)
+    if high == low:  # a single value: any position draws it
+        return 0.5
+    return min(max((value - low) / (high - low), 0.0), 1.0)
 
 
 def grid_values(p: Parameter) -> list[str]:
@@ -143,5 +193,5 @@ def grid_values(p: Parameter) -> list[str]:
         return [str(v) for v in range(int(low), int(high) + 1, int(p.step or 1))]
     step = p.step
     assert step is not None, "grid doubles have a step (checked in settings)"
-    count = int(math.floor((high - low) / step + 1e-9)) + 1
+    count = math.floor((high - low) / step + 1e-9) + 1
     return [format_value(p, low + i * step) for i in range(count)]

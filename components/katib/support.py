@@ -63,13 +63,17 @@ def check_runnable(exp: Experiment) -> None:
                 "random, tpe, multivariate-tpe, cmaes, sobol or bayesianoptimization",
                 where,
             )
+        # A log scale has no even step (optuna's log distributions refuse one); an int's step 1
+        # is just "integers".
         if (
-            p.parameter_type is ParameterType.DOUBLE
-            and p.distribution is Distribution.LOG_UNIFORM
+            p.distribution is Distribution.LOG_UNIFORM
             and p.step is not None
+            and not (p.parameter_type is ParameterType.INT and p.step == 1)
         ):
             raise UnsupportedFeature(
-                f"{p.name!r}: a logUniform double cannot also have a step; drop one", where
+                f"{p.name!r}: a logUniform {p.parameter_type.value} cannot also have a step "
+                f"({p.step:g}); drop one",
+                where,
             )
     template = spec.trial_template
     if template.config_map is not None:

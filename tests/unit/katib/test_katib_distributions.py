@@ -181,3 +181,28 @@ def test_algorithms_that_cannot_draw_normals_refuse_naming_the_field(
     assert "distribution 'logNormal' of 'n'" in str(info.value)
     assert f"algorithm {algorithm!r}" in str(info.value)
     assert "cmaes, sobol or bayesianoptimization" in str(info.value)  # the ones that can
+
+
+@pytest.mark.parametrize(
+    ("kind", "low", "high", "step"),
+    [("double", "0.001", "1", "0.01"), ("int", "1", "1000", "10")],
+)
+def test_a_log_scale_with_a_step_is_refused_naming_the_field(
+    kind: str, low: str, high: str, step: str
+) -> None:
+    params = [
+        param("x", "double", "-5", "10", "uniform"),
+        param("v", kind, low, high, "logUniform", step=step),
+    ]
+    exp = parse(experiment("tpe", {}, parameters=params, args=[]))
+    with pytest.raises(
+        UnsupportedFeature, match=f"a logUniform {kind} cannot also have a step"
+    ) as info:
+        check_runnable(exp)
+    assert info.value.where == "spec.parameters[1].feasibleSpace.distribution"
+
+
+def test_a_log_scale_int_with_step_one_runs() -> None:
+    params = [param("v", "int", "1", "1000", "logUniform", step="1")]
+    views = loop(spec_of("tpe", {"random_state": "3"}, params), 6, lambda a: float(a["v"]))
+    assert all(1 <= int(v.parameters["v"]) <= 1000 for v in views)

@@ -14,16 +14,26 @@ Two measurements, each on a fresh SQLite home in a temp dir:
    Targets: >= 2,000 transitions/s, <= 300 MB.
 
 `python bench/engine_overhead.py [--quick] [--only chain|dag] [--steps N] [--isolation MODE]
-[--chains C --length L]`.
+[--chains C --length L] [--dir DIR]`.
 It prints figures and asserts nothing. `--quick` is 50 steps and 10 x 10.
-The home (SQLite, artifacts, step workdirs) is made with `tempfile`, so `TMPDIR=/dev/shm` takes
-the disk's file-creation latency out of the figures (on a slow VM disk it is most of them).
+
+Where it runs matters: a step's workdir is a score of new files and directories, and creating
+one costs from 10 us (tmpfs) to 1 ms (a busy VM's ext4; /tmp on the development VM is slower
+than the home directory on the same disk). So each measurement gets a fresh home (SQLite,
+artifacts, step workdirs) in a temp dir beside the engine's own home (`KUBEPIPE_HOME`, default
+~/.kubepipe), on the disk a user's runs would use; `--dir DIR`, or an explicit `TMPDIR`, puts it
+elsewhere (`TMPDIR=/dev/shm` takes the disk out of the figures, and out of what they mean).
+The chain prints the place and what creating a directory and a file costs there; compare runs
+only when those agree. Runs back to back tax each other on ext4 without a journal: removing a
+home frees thousands of inodes, and for a minute or more the allocator walks past recently
+freed ones (mkdir measured 0.05 ms on a quiet disk, 0.3-1 ms right after such a removal).
 """
 
 from __future__ import annotations
 
 import argparse
 import gc
+import os
 import resource
 import subprocess
 import sys
@@ -129,16 +139,47 @@ def bare_spawn(count: int) -> float:
     return time.perf_counter() - start
 
 
-def bench_chain(steps: int, isolation: Literal["auto", "overlay", "pathmap"]) -> None:
+def scratch_parent(explicit: Path | None) -> Path | None:
+    """Where the temp homes go: `--dir`, else $TMPDIR if set, else beside the engine's home."""
+    if explicit is not None:
+        return explicit
+    if os.environ.get("TMPDIR"):
+        return None  # tempfile's choice, which honours TMPDIR
+    parent = Settings().home.parent
+    return parent if parent.is_dir() else None
+
+
+def inode_cost_ms(directory: Path, count: int = 50) -> tuple[float, float]:
+    """Mean ms to create a directory and an empty file in `directory` (they are removed after)."""
+    with tempfile.TemporaryDirectory(prefix="kp-bench-probe-", dir=directory) as tmp:
+        start = time.perf_counter()
+        for i in range(count):
+            os.mkdir(f"{tmp}/d{i}")
+        made_dirs = time.perf_counter()
+        for i in range(count):
+            os.close(os.open(f"{tmp}/f{i}", os.O_WRONLY | os.O_CREAT, 0o644))
+        made_files = time.perf_counter()
+    return (made_dirs - start) / count * 1000, (made_files - made_dirs) / count * 1000
+
+
+def bench_chain(
+    steps: int, isolation: Literal["auto", "overlay", "pathmap"], parent: Path | None
+) -> None:
     runner = LocalRunner(LocalRunnerSettings(isolation=isolation))
-    with tempfile.TemporaryDirectory(prefix="kp-bench-chain-") as tmp:
+    with tempfile.TemporaryDirectory(prefix="kp-bench-chain-", dir=parent) as tmp:
+        mkdir_ms, create_ms = inode_cost_ms(Path(tmp))
         validate_s, wall, phase, events, _ = _run(Path(tmp), runner, chain_workflow(steps))
-    runner.close()
+        runner.close()  # inside: it removes the sandboxes it prepared ahead in the run's dir
+        where = Path(tmp).parent
     bare = bare_spawn(steps)
     per_step_ms = (wall - bare) / steps * 1000
     print(
         f"[1] per-step overhead: {steps}-step chain, LocalRunner isolation={isolation} -> "
         f"{runner.isolation} ({runner.isolation_reason})"
+    )
+    print(
+        f"    home in              {where}/kp-bench-chain-*: mkdir {mkdir_ms:.2f} ms, "
+        f"file create {create_ms:.2f} ms there"
     )
     print(f"    run phase            {phase}, {events} node events")
     print(f"    validate             {validate_s * 1000:.1f} ms (not in wall)")
@@ -169,12 +210,12 @@ def _reset_peak_rss() -> bool:
         return False
 
 
-def bench_dag(chains: int, length: int, db_url: str | None = None) -> float:
+def bench_dag(chains: int, length: int, parent: Path | None, db_url: str | None = None) -> float:
     """Returns transitions per second; `db_url` runs on that database instead of SQLite."""
     gc.collect()
     reset = _reset_peak_rss()
     before = _peak_rss_mb()
-    with tempfile.TemporaryDirectory(prefix="kp-bench-dag-") as tmp:
+    with tempfile.TemporaryDirectory(prefix="kp-bench-dag-", dir=parent) as tmp:
         validate_s, wall, phase, events, nodes = _run(
             Path(tmp), InstantRunner(), fan_workflow(chains, length), db_url
         )
@@ -214,6 +255,11 @@ def main() -> None:
     parser.add_argument("--chains", type=int, help="parallel chains (default 100)")
     parser.add_argument("--length", type=int, help="tasks per chain (default 100)")
     parser.add_argument(
+        "--dir",
+        type=Path,
+        help="make the temp homes here (default: $TMPDIR if set, else beside the engine's home)",
+    )
+    parser.add_argument(
         "--postgres",
         default="postgresql+psycopg://postgres@127.0.0.1:5432/test",
         help="also run the DAG on this PostgreSQL server ('' to skip)",
@@ -223,14 +269,15 @@ def main() -> None:
     chains = args.chains or (10 if args.quick else 100)
     length = args.length or (10 if args.quick else 100)
     print(f"python {sys.version.split()[0]}, {sys.platform}")
+    parent = scratch_parent(args.dir)
     if args.only in (None, "chain"):
-        bench_chain(steps, args.isolation)
+        bench_chain(steps, args.isolation, parent)
     if args.only in (None, "dag"):
-        sqlite_rate = bench_dag(chains, length)
+        sqlite_rate = bench_dag(chains, length, parent)
         if args.postgres:
             try:
                 with throwaway_schema(args.postgres, prefix="kp_bench") as url:
-                    pg_rate = bench_dag(chains, length, url)
+                    pg_rate = bench_dag(chains, length, parent, url)
                 print(f"    PostgreSQL / SQLite  {pg_rate / sqlite_rate:.2f}x")
             except PostgresUnreachable as exc:
                 print(f"[2] {exc}; skipped")

@@ -10,6 +10,7 @@ ends, the namespace lives on only in the step's processes.
 
 from __future__ import annotations
 
+import hashlib
 import os
 import shutil
 import subprocess
@@ -33,8 +34,9 @@ from engine.runners._sandbox import (
     Libc,
     MountTable,
     OverlayLayout,
+    make_private_scratch,
 )
-from engine.runners._shim import ShimRecords, check_executable, shim_argv
+from engine.runners._shim import LaunchRecord, ShimRecords, check_executable, shim_argv
 from engine.runners.base import StepRequest
 
 __all__ = ["Launcher", "OutputSource", "Spawned"]
@@ -148,6 +150,75 @@ def _records_in(layout: OverlayLayout) -> ShimRecords:
     return ShimRecords(host)
 
 
+_FILE_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC
+
+
+class _Plan:
+    """A workdir skeleton as a list of entries relative to the workdir, parents first.
+
+    Built once per isolation mode (and mount table), applied per step by a loop of plain
+    syscalls: it runs on the spare builder's thread too, where Python between syscalls holds
+    the GIL the engine's thread is waiting for.
+    """
+
+    def __init__(self, workdir: Path) -> None:
+        self._workdir = workdir
+        self.entries: list[tuple[str, str, str]] = []  # (what, relative path, link target)
+        self._seen: set[str] = set()
+        self.kind = ""
+
+    def _relative(self, path: Path) -> str:
+        return path.relative_to(self._workdir).as_posix()
+
+    def directory(self, path: Path, scratch: bool = False) -> None:
+        """A directory (and its missing parents); `scratch`: an opaque, sticky one like /tmp."""
+        rel = self._relative(path)
+        if rel in self._seen:
+            return
+        if path.parent != self._workdir:
+            self.directory(path.parent)
+        self._seen.add(rel)
+        self.entries.append(("scratch" if scratch else "dir", rel, ""))
+
+    def records(self, directory: Path) -> None:
+        """The shim's records, empty: see `ShimRecords.reset`."""
+        self.directory(directory)
+        self.entries += [("file", self._relative(directory / n), "") for n in ("pid", "exit")]
+
+    def python_shims(self, directory: Path, missing: Sequence[str]) -> None:
+        """`python`/`python3` links to the engine's interpreter where its directory lacks one."""
+        if missing:
+            self.directory(directory)
+            for name in missing:
+                self.entries.append(("link", self._relative(directory / name), sys.executable))
+
+    def done(self, mode: str) -> _Plan:
+        for name in ("stdout", "stderr", LaunchRecord.scratch_name()):
+            self.entries.append(("file", name, ""))
+        digest = hashlib.sha1(repr(self.entries).encode()).hexdigest()[:12]
+        self.kind = f"{mode}-{digest}"
+        return self
+
+    def apply(self, workdir: Path) -> None:
+        """Make the skeleton at `workdir`; idempotent (record files are emptied)."""
+        base = os.fspath(workdir)
+        os.makedirs(base, exist_ok=True)
+        for what, rel, target in self.entries:
+            path = f"{base}/{rel}"
+            if what == "file":
+                os.close(os.open(path, _FILE_FLAGS, 0o644))
+            elif what == "link":
+                if not os.path.islink(path):
+                    os.symlink(target, path)
+            else:
+                try:
+                    os.mkdir(path)
+                except FileExistsError:
+                    pass
+                if what == "scratch":
+                    make_private_scratch(path)
+
+
 def default_passthrough() -> tuple[str, ...]:
     """Host trees a step must see even under its private /tmp: interpreter, engine code."""
     engine_root = str(Path(__file__).resolve().parents[2])
@@ -160,6 +231,9 @@ class Launcher:
     def __init__(self, base_env: Mapping[str, str], passthrough: Sequence[str]) -> None:
         self._libc: Libc | None = None
         self._mounts: MountTable | None = None
+        self._mounts_lock = threading.Lock()  # the spare builder's thread lays out sandboxes too
+        self._overlay_plan: tuple[object, _Plan] | None = None
+        self._pathmap: _Plan | None = None
         self._passthrough = tuple(passthrough)
         self._base_env = dict(base_env)
         interpreter = Path(sys.executable) if sys.executable else None
@@ -196,6 +270,58 @@ class Launcher:
                 link.symlink_to(sys.executable)
         return True
 
+    def kind(self, mode: str) -> str:
+        """Names what `skeleton(workdir, mode)` makes now; cheap, for matching prepared ones."""
+        return self._plan(mode).kind
+
+    def _plan(self, mode: str) -> _Plan:
+        """The skeleton for `mode`, made once per mount table (per mode) and then reused."""
+        if mode != "overlay":
+            return self._pathmap_plan()
+        mounts = self._mount_table().current()
+        cached = self._overlay_plan
+        if cached is None or cached[0] is not mounts:
+            layout = OverlayLayout(Path("/kubepipe-plan/w"), mounts, self._passthrough)
+            cached = self._overlay_plan = (mounts, self._plan_of(layout))
+        return cached[1]
+
+    def skeleton(self, workdir: Path, mode: str) -> str:
+        """Make what every step's workdir holds in `mode`, whatever the step; returns its kind.
+
+        Idempotent. A launch calls it on the workdir itself, or takes a workdir that a
+        `SparePool` made with it ahead of time; `spawn_*(prepared=kind)` then adds only the
+        step's own part (inputs, working dir). `outputs/` is made when there are some.
+        """
+        plan = self._plan(mode)
+        plan.apply(workdir)
+        return plan.kind
+
+    def _plan_of(self, layout: OverlayLayout) -> _Plan:
+        plan = _Plan(layout.upper.parent)
+        for path, scratch in layout.skeleton():
+            plan.directory(path, scratch)
+        for extra in (HOME, _RECORDS_DIR):
+            host = layout.writable_host_dir(extra)
+            if host is not None:
+                plan.directory(host)
+        plan.records(_records_in(layout).directory)
+        shim_dir = layout.writable_host_dir(_SHIM_DIR)
+        if shim_dir is not None:
+            plan.python_shims(shim_dir, self._missing_python)
+        return plan.done("overlay")
+
+    def _pathmap_plan(self) -> _Plan:
+        if self._pathmap is None:
+            workdir = Path("/kubepipe-plan/w")
+            plan = _Plan(workdir)
+            for scratch in SCRATCH_DIRS:  # as PathMap.host places them
+                plan.directory(workdir / "root" / scratch.lstrip("/"))
+            plan.directory(workdir / "home")
+            plan.records(self.pathmap_records(workdir).directory)
+            plan.python_shims(workdir / "bin", self._missing_python)
+            self._pathmap = plan.done("pathmap")
+        return self._pathmap
+
     def spawn_overlay(
         self,
         request: StepRequest,
@@ -203,18 +329,25 @@ class Launcher:
         stderr: int,
         cgroup: StepCgroup | None,
         planned: Callable[[ShimRecords], None],
+        prepared: str | None = None,
     ) -> Spawned:
-        """Start the step chrooted into a private overlay of the host; raises OSError/ValueError."""
+        """Start the step chrooted into a private overlay of the host; raises OSError/ValueError.
+
+        `prepared` is the kind of skeleton already in the workdir (see `skeleton`); a skeleton
+        of another kind (the host's mounts changed since) is completed here.
+        """
         if self._libc is None:
             self._libc = Libc()
         libc = self._libc
+        plan = self._plan("overlay")
+        if prepared != plan.kind:
+            plan.apply(request.workdir)
         layout = self._layout(request.workdir)
-        layout.prepare(dict(request.input_files), [d for d in (HOME, request.working_dir) if d])
+        layout.place(dict(request.input_files), [d for d in (request.working_dir,) if d])
         shim_dir = layout.writable_host_dir(_SHIM_DIR)
-        has_shims = shim_dir is not None and self._python_shims(shim_dir)
+        has_shims = shim_dir is not None and bool(self._missing_python)
         env = self._env(HOME, _SHIM_DIR if has_shims else None, request, lambda value: value)
         records = _records_in(layout)
-        records.reset()
         planned(records)
 
         def body() -> Spawned:
@@ -249,31 +382,36 @@ class Launcher:
         stderr: int,
         cgroup: StepCgroup | None,
         planned: Callable[[ShimRecords], None],
+        prepared: str | None = None,
     ) -> Spawned:
-        """Start the step on the host with its declared paths rewritten into the workdir."""
+        """Start the step on the host with its declared paths rewritten into the workdir.
+
+        `prepared`: as for `spawn_overlay`.
+        """
+        plan = self._plan("pathmap")
+        if prepared != plan.kind:
+            plan.apply(request.workdir)
         declared = [*request.input_files, *request.output_paths, *SCRATCH_DIRS]
         if request.working_dir:
             declared.append(request.working_dir)
         paths = PathMap(request.workdir / "root", declared, keep=self._passthrough)
-        for scratch in SCRATCH_DIRS:
-            paths.host(scratch).mkdir(parents=True, exist_ok=True)
         for container_path, source in request.input_files.items():
             copy_in(source, paths.host(container_path))
-        cwd = paths.host(request.working_dir) if request.working_dir else paths.root
-        cwd.mkdir(parents=True, exist_ok=True)
+        cwd = paths.root
+        if request.working_dir:
+            cwd = paths.host(request.working_dir)
+            cwd.mkdir(parents=True, exist_ok=True)
         home = request.workdir / "home"
-        home.mkdir(parents=True, exist_ok=True)
         shim_dir = request.workdir / "bin"
         env = self._env(
             str(home),
-            str(shim_dir) if self._python_shims(shim_dir) else None,
+            str(shim_dir) if self._missing_python else None,
             request,
             paths.rewrite,
         )
         env.setdefault("TMPDIR", str(paths.host("/tmp")))
         argv = [paths.rewrite(arg) for arg in request.argv]
         records = self.pathmap_records(request.workdir)
-        records.reset()
         planned(records)
         check_executable(argv[0], env["PATH"], str(cwd))
 
@@ -295,10 +433,14 @@ class Launcher:
     def pathmap_records(workdir: Path) -> ShimRecords:
         return ShimRecords(workdir / ".kubepipe")
 
+    def _mount_table(self) -> MountTable:
+        with self._mounts_lock:
+            if self._mounts is None:
+                self._mounts = MountTable()
+            return self._mounts
+
     def _layout(self, workdir: Path) -> OverlayLayout:
-        if self._mounts is None:
-            self._mounts = MountTable()
-        return OverlayLayout(workdir, self._mounts.current(), self._passthrough)
+        return OverlayLayout(workdir, self._mount_table().current(), self._passthrough)
 
     def adopted_outputs(self, mode: str, workdir: Path) -> OutputSource:
         """Where a step launched by an earlier runner left its outputs, for collecting them."""
@@ -308,9 +450,10 @@ class Launcher:
 
     def close(self) -> None:
         """Release the mount table's descriptor."""
-        if self._mounts is not None:
-            self._mounts.close()
-            self._mounts = None
+        with self._mounts_lock:
+            if self._mounts is not None:
+                self._mounts.close()
+                self._mounts = None
 
     def probe_overlay(self, scratch: Path) -> str | None:
         """Try a real overlay spawn of a no-op; None if it works, else why not."""

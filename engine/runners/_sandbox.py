@@ -43,6 +43,7 @@ __all__ = [
     "MountTable",
     "OverlayLayout",
     "OverlayView",
+    "make_private_scratch",
     "read_mounts",
 ]
 
@@ -232,6 +233,12 @@ class OverlayView:
         self.fds = []
 
 
+def make_private_scratch(path: Path | str) -> None:
+    """Make a dir of an upper layer an empty, world-writable (sticky) scratch dir like /tmp."""
+    os.chmod(path, 0o1777)
+    os.setxattr(path, "trusted.overlay.opaque", b"y")
+
+
 class OverlayLayout:
     """The plan for one step's root: which mounts go where and where its private writes land."""
 
@@ -291,23 +298,37 @@ class OverlayLayout:
 
     def prepare(self, input_files: dict[str, Path], extra_dirs: Sequence[str]) -> None:
         """Create the layer dirs, make scratch dirs private, place inputs in the upper layers."""
-        for path in (self.upper, self.work, self.root, self.shm):
+        for path, scratch in self.skeleton():
             path.mkdir(parents=True, exist_ok=True)
+            if scratch:
+                make_private_scratch(path)
+        self.place(input_files, extra_dirs)
+
+    def skeleton(self) -> list[tuple[Path, bool]]:
+        """The directories every step of this layout needs, parents first; True: private scratch.
+
+        Scratch dirs (`/tmp`, `/var/tmp`) start empty and opaque in the upper layer; see
+        `make_private_scratch`.
+        """
+        dirs: list[tuple[Path, bool]] = [
+            (p, False) for p in (self.upper, self.work, self.root, self.shm)
+        ]
         for action in self.actions:
             if action.kind == "overlay" and action.upper is not None and action.work is not None:
-                action.upper.mkdir(parents=True, exist_ok=True)
-                action.work.mkdir(parents=True, exist_ok=True)
+                dirs += [(action.upper, False), (action.work, False)]
         for scratch in SCRATCH_DIRS:
             host = self.writable_host_dir(scratch)
             if host is not None:
-                host.mkdir(parents=True, exist_ok=True)
-                os.chmod(host, 0o1777)
-                os.setxattr(host, "trusted.overlay.opaque", b"y")
+                dirs.append((host, True))
         for action in self.actions:  # bind targets under the (now empty) scratch dirs must exist
             if action.kind == "bind" and any(_under(action.target, d) for d in SCRATCH_DIRS):
                 parent = self.writable_host_dir(posixpath.dirname(action.target))
                 if parent is not None:
-                    (parent / posixpath.basename(action.target)).mkdir(parents=True, exist_ok=True)
+                    dirs.append((parent / posixpath.basename(action.target), False))
+        return dirs
+
+    def place(self, input_files: dict[str, Path], extra_dirs: Sequence[str]) -> None:
+        """The step's own part: its extra dirs (HOME, working dir) and its inputs."""
         for directory in extra_dirs:
             host = self.writable_host_dir(directory)
             if host is not None:

@@ -108,9 +108,16 @@ class ShimRecords:
         return -(status - 128) if 128 < status < 128 + 65 else status
 
     def reset(self) -> None:
-        """Make the directory, with no records of an earlier launch in it."""
+        """Make the directory, with empty records: the step has not been started.
+
+        Empty files read as no record (like absent ones); having them in place means the shim
+        only truncates and writes them, which is cheaper on the step's own path than creating
+        them, and a prepared sandbox (`_spares.py`) can hold them ready.
+        """
         self.directory.mkdir(parents=True, exist_ok=True)
-        self.clear()
+        for name in ("pid", "exit"):
+            flags = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC
+            os.close(os.open(self.directory / name, flags, 0o644))
 
     def clear(self) -> None:
         """Forget the records: the step has not been started."""
@@ -136,9 +143,14 @@ class LaunchRecord:
     cgroup_v2_dir: str | None
     written_at: float
 
+    @staticmethod
+    def scratch_name() -> str:
+        """The file `write` fills before renaming it into place; a skeleton may hold it empty."""
+        return f".{LAUNCH_RECORD}.tmp"
+
     def write(self, workdir: Path) -> None:
         """Atomically, so a reader never sees half a record."""
-        temp = workdir / f".{LAUNCH_RECORD}.tmp"
+        temp = workdir / self.scratch_name()
         temp.write_text(json.dumps(asdict(self)), encoding="utf-8")
         os.replace(temp, workdir / LAUNCH_RECORD)
 

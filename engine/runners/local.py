@@ -28,6 +28,15 @@ a throwaway thread before a vfork-based `Popen`, not in a `preexec_fn`: any `pre
 an empty one, forces a real fork of the engine, which cost 2-3 ms here on its own, and an
 exec'd helper (`python -I -S -m ...`) costs about 20 ms.
 
+The workdir skeleton is about twenty new inodes (the layer and scratch dirs, stdio files, the
+shim's record files and the launch record's scratch file, all made empty up front so the
+step's own path only truncates them). Where the disk makes inodes slowly (the same VM later:
+ext4 without a journal, 0.05 ms per mkdir when quiet, 0.3-1 ms for a minute or more after many
+deletions anywhere on it) that is most of a launch. So the skeleton is a plan computed once
+per mode and mount table and applied by a loop of bare syscalls, and `prepare_ahead` has
+skeletons built ahead on a background thread that a launch renames into place
+(`_spares.py`); that thread also performs each finished overlay's unmount.
+
 Limits: memory and CPU go into a per-step cgroup (v1 or v2) under the runner's own cgroup when
 it is writable; the OOM killer's verdict is read back as OOM_KILLED. Without a cgroup, memory
 falls back to RLIMIT_AS set right after spawn (a step over it sees allocation failures and
@@ -56,7 +65,9 @@ from engine.runners._files import copy_out, output_name, safe_name
 from engine.runners._launch import Launcher, OutputSource, default_passthrough
 from engine.runners._process import is_same_process, signal_group
 from engine.runners._reaper import Reaper
+from engine.runners._sandbox import OverlayView
 from engine.runners._shim import LaunchRecord, ShimRecords
+from engine.runners._spares import AHEAD, SparePool
 from engine.runners._status import build_status, launch_failure_message, lost_status
 from engine.runners.base import ResourceLimits, StepHandle, StepRequest, StepStatus
 
@@ -75,6 +86,9 @@ class LocalRunnerSettings:
         base_env: added to every step's env before the step's own (e.g. PYTHONPATH).
         passthrough_paths: more host trees to keep visible under the private /tmp (overlay) or
             never to rewrite (pathmap); the interpreter and the engine's code always are.
+        prepare_ahead: workdir skeletons to keep built ahead of launches, per directory that
+            receives a new step directory per launch (see `_spares.py`); 0 builds each one
+            during its launch.
     """
 
     isolation: Literal["auto", "overlay", "pathmap"] = "auto"
@@ -82,6 +96,7 @@ class LocalRunnerSettings:
     use_cgroups: bool = True
     base_env: dict[str, str] = field(default_factory=dict)
     passthrough_paths: tuple[str, ...] = ()
+    prepare_ahead: int = AHEAD
 
 
 @dataclass
@@ -151,6 +166,7 @@ class LocalRunner:
             self.settings.base_env, (*default_passthrough(), *self.settings.passthrough_paths)
         )
         self._reaper = Reaper()
+        self._spares = SparePool(self._launcher.skeleton, self.settings.prepare_ahead)
 
     @property
     def isolation(self) -> str:
@@ -191,12 +207,16 @@ class LocalRunner:
         step = _Step(StepHandle(request.key, 0, request.workdir, started_at), request)
         stdio: list[int] = []
         try:
-            request.workdir.mkdir(parents=True, exist_ok=True)
-            (request.workdir / "outputs").mkdir(exist_ok=True)
+            mode = self._resolve_mode(request.workdir)
+            prepared = self._launcher.kind(mode)
+            if not (
+                not os.path.lexists(request.workdir)
+                and self._spares.take(request.workdir, mode, prepared)
+            ):
+                prepared = self._launcher.skeleton(request.workdir, mode)
             for name in ("stdout", "stderr"):
                 flags = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC
                 stdio.append(os.open(request.workdir / name, flags, 0o644))
-            mode = self._resolve_mode(request.workdir)
             step.cgroup = self._make_cgroup(request, step.notes)
             spawn = (
                 self._launcher.spawn_overlay if mode == "overlay" else self._launcher.spawn_pathmap
@@ -210,6 +230,7 @@ class LocalRunner:
                 lambda records: _launch_record(request, mode, cgroup, records, started_at).write(
                     request.workdir
                 ),
+                prepared,
             )
         except Exception as error:  # noqa: BLE001 - reported as LAUNCH_FAILED, which is a fact
             step.launch_error = launch_failure_message(request, error)
@@ -348,7 +369,9 @@ class LocalRunner:
             except OSError as error:
                 outputs[container_path] = None
                 step.notes.append(f"could not collect output {container_path}: {error}")
-        if step.outputs is not None:
+        if isinstance(step.outputs, OverlayView):
+            self._spares.later(step.outputs.close)  # the overlay's unmount: nobody waits for it
+        elif step.outputs is not None:
             step.outputs.close()
         oom = False
         if step.cgroup is not None:
@@ -480,6 +503,7 @@ class LocalRunner:
             running = [s for s in self._steps.values() if s.finished_at is None]
         if abandon:
             self._reaper.stop()
+            self._spares.close(keep_spares=True)
             self._launcher.close()
             return
         for step in running:
@@ -494,6 +518,7 @@ class LocalRunner:
                     break
                 self._finished.wait(remaining)
         self._reaper.stop()
+        self._spares.close()
         self._launcher.close()
         for step in self._steps.values():
             if step.status is None:

@@ -120,6 +120,10 @@ class _Step:
     finalize_lock: threading.Lock = field(default_factory=threading.Lock)
 
 
+# A stop within _EXEC_WINDOW s of the launch repeats its SIGTERM after _RETERM_AFTER s (_terminate).
+_EXEC_WINDOW = 2.0
+_RETERM_AFTER = 0.3
+
 _NO_STATUS = "ended without recording an exit status"  # killed with its shim, or before it ran
 
 
@@ -322,9 +326,20 @@ class LocalRunner:
 
     def _terminate(self, step: _Step) -> None:
         signal_group(step.handle.pid, signal.SIGTERM)
-        self._reaper.call_at(
-            time.monotonic() + self.settings.kill_grace_seconds, lambda: self._force_kill(step)
-        )
+        now = time.monotonic()
+        if time.time() - step.handle.started_at < _EXEC_WINDOW:
+            # Between the shim's fork and the step's exec the child still runs the shim's TERM
+            # trap, so a SIGTERM landing in that instant is swallowed and the step would end only
+            # at SIGKILL, 137 instead of 143. A step that young is said it again once it has
+            # surely exec'd; an older one hears it once, as a pod does.
+            self._reaper.call_at(now + _RETERM_AFTER, lambda: self._resignal(step))
+        self._reaper.call_at(now + self.settings.kill_grace_seconds, lambda: self._force_kill(step))
+
+    def _resignal(self, step: _Step) -> None:
+        with self._lock:
+            if step.finished_at is not None:
+                return
+        signal_group(step.handle.pid, signal.SIGTERM)
 
     def _force_kill(self, step: _Step) -> None:
         with self._lock:

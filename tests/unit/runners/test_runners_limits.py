@@ -77,6 +77,22 @@ def test_cancel_reports_the_reason(runner: LocalRunner, tmp_path: Path) -> None:
     assert status.exit_code == 143  # SIGTERM
 
 
+def test_a_stop_early_in_a_step_is_said_again(runner: LocalRunner, tmp_path: Path) -> None:
+    """A SIGTERM that lands while the shim's child still runs the shim's trap (before the step
+    execs) is lost; the runner repeats it for a young step. The step here swallows the first
+    one the same way, so only the repeat ends it with SIGTERM (143) before the 1 s SIGKILL."""
+    script = "trap 'trap - TERM' TERM; sleep 0.2 & wait; exec sleep 30"
+    handle = runner.launch(request(tmp_path / "s", ["sh", "-c", script]))
+    time.sleep(0.05)  # the trap is set
+    runner.cancel(handle, "stopped")
+    status = None
+    while status is None:
+        runner.wait(1.0)
+        status = runner.poll(handle)
+    assert status.outcome is StepOutcome.CANCELLED
+    assert status.exit_code == 143
+
+
 def test_cancel_after_exit_keeps_the_real_outcome(runner: LocalRunner, tmp_path: Path) -> None:
     handle = runner.launch(request(tmp_path / "s", ["true"]))
     runner.wait(5.0)  # returns once the exit is observed, before anyone polled

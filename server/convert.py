@@ -49,7 +49,8 @@ def experiment_out(e: Experiment) -> ExperimentOut:
     )
 
 
-def run_summary(r: RunRowSummary) -> RunSummary:
+def run_summary(row: RunRowSummary) -> RunSummary:
+    r, links = row.run, row.links
     return RunSummary(
         id=r.id,
         name=r.name,
@@ -59,8 +60,8 @@ def run_summary(r: RunRowSummary) -> RunSummary:
         created_at=iso(r.created_at),
         started_at=iso(r.started_at),
         finished_at=iso(r.finished_at),
-        experiment_id=r.experiment_id,
-        pipeline_id=r.pipeline_id,
-        pipeline_version_id=r.pipeline_version_id,
-        retry_of=r.retry_of,
+        experiment_id=links.experiment_id,
+        pipeline_id=links.pipeline_id,
+        pipeline_version_id=links.pipeline_version_id,
+        retry_of=links.retry_of,
     )

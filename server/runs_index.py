@@ -14,12 +14,19 @@ from dataclasses import dataclass
 
 from sqlalchemy import select
 
-from engine.metadata.store import MetadataStore, RunFilter, RunFilterError, RunIds, RunSortKey
+from engine.metadata.store import (
+    MetadataStore,
+    RunFilter,
+    RunFilterError,
+    RunIds,
+    RunSortKey,
+    RunSummaryRecord,
+)
 from engine.metadata.store import SortOrder as StoreOrder
 from engine.phases import RunPhase
 from server.errors import Invalid
 from server.schemas import RunSortField, SortOrder
-from server.store import RUN_LINKS, ServerStore
+from server.store import RUN_LINKS, RunLink, ServerStore
 
 
 @dataclass(frozen=True)
@@ -41,18 +48,10 @@ class RunQuery:
 
 @dataclass(frozen=True)
 class RunRowSummary:
-    id: str
-    name: str
-    namespace: str
-    phase: RunPhase
-    message: str
-    created_at: float
-    started_at: float | None
-    finished_at: float | None
-    experiment_id: str | None
-    pipeline_id: str | None
-    pipeline_version_id: str | None
-    retry_of: str | None
+    """A listed run: the engine's listing columns and the server's links."""
+
+    run: RunSummaryRecord
+    links: RunLink
 
 
 # The API's field names for the store's filter fields, so a refused filter names what the
@@ -99,31 +98,6 @@ def list_runs(
 ) -> tuple[list[RunRowSummary], int]:
     """One page of runs, each with its server links, and the number matching the filter."""
     page = metadata.page_runs(run_filter(q))
-    ids = [r.id for r in page.runs]
-    links = {}
-    if ids:
-        with store.engine.connect() as conn:
-            links = {
-                row.run_id: row
-                for row in conn.execute(select(RUN_LINKS).where(RUN_LINKS.c.run_id.in_(ids)))
-            }
-    out = []
-    for r in page.runs:
-        link = links.get(r.id)
-        out.append(
-            RunRowSummary(
-                id=r.id,
-                name=r.name,
-                namespace=r.namespace,
-                phase=r.phase,
-                message=r.message,
-                created_at=r.created_at,
-                started_at=r.started_at,
-                finished_at=r.finished_at,
-                experiment_id=link.experiment_id if link else None,
-                pipeline_id=link.pipeline_id if link else None,
-                pipeline_version_id=link.pipeline_version_id if link else None,
-                retry_of=link.retry_of if link else None,
-            )
-        )
+    links = store.run_links([r.id for r in page.runs])
+    out = [RunRowSummary(r, links.get(r.id) or RunLink(r.id)) for r in page.runs]
     return out, page.total

@@ -11,7 +11,7 @@ import hashlib
 import secrets
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -208,41 +208,39 @@ class ServerStore:
 
     def _pipelines(self, *where: Any) -> list[Pipeline]:
         counts = (
-            select(
-                VERSIONS.c.pipeline_id,
-                func.count().label("n"),
-                func.max(VERSIONS.c.created_at).label("newest"),
-            )
+            select(VERSIONS.c.pipeline_id, func.count().label("n"))
             .group_by(VERSIONS.c.pipeline_id)
             .subquery()
         )
+        # The default version is the newest: one correlated subquery, not a query per pipeline.
+        newest = (
+            select(VERSIONS.c.id)
+            .where(VERSIONS.c.pipeline_id == PIPELINES.c.id)
+            .order_by(VERSIONS.c.created_at.desc(), VERSIONS.c.id.desc())
+            .limit(1)
+            .correlate(PIPELINES)
+            .scalar_subquery()
+        )
         stmt = (
-            select(PIPELINES, counts.c.n)
+            select(PIPELINES, counts.c.n, newest.label("newest_id"))
             .outerjoin(counts, counts.c.pipeline_id == PIPELINES.c.id)
             .where(*where)
             .order_by(PIPELINES.c.created_at.desc())
         )
         with self.engine.connect() as conn:
             rows = conn.execute(stmt).all()
-            out = []
-            for r in rows:
-                newest = conn.execute(
-                    select(VERSIONS.c.id)
-                    .where(VERSIONS.c.pipeline_id == r.id)
-                    .order_by(VERSIONS.c.created_at.desc(), VERSIONS.c.id.desc())
-                    .limit(1)
-                ).first()
-                out.append(
-                    Pipeline(
-                        id=r.id,
-                        namespace=r.namespace,
-                        name=r.name,
-                        description=r.description,
-                        created_at=r.created_at,
-                        versions=int(r.n or 0),
-                        default_version_id=newest[0] if newest else None,
-                    )
-                )
+        out = [
+            Pipeline(
+                id=r.id,
+                namespace=r.namespace,
+                name=r.name,
+                description=r.description,
+                created_at=r.created_at,
+                versions=int(r.n or 0),
+                default_version_id=r.newest_id,
+            )
+            for r in rows
+        ]
         return out
 
     def version(self, version_id: str) -> PipelineVersion | None:
@@ -336,13 +334,24 @@ class ServerStore:
             )
 
     def run_link(self, run_id: str) -> RunLink:
+        return self.run_links([run_id]).get(run_id) or RunLink(run_id)
+
+    def run_links(self, run_ids: Sequence[str]) -> dict[str, RunLink]:
+        """The links of those of `run_ids` that have any (a page of runs: one query)."""
+        if not run_ids:
+            return {}
         with self.engine.connect() as conn:
-            row = conn.execute(select(RUN_LINKS).where(RUN_LINKS.c.run_id == run_id)).first()
-        if row is None:
-            return RunLink(run_id)
-        return RunLink(
-            row.run_id, row.experiment_id, row.pipeline_id, row.pipeline_version_id, row.retry_of
-        )
+            rows = conn.execute(select(RUN_LINKS).where(RUN_LINKS.c.run_id.in_(run_ids))).all()
+        return {
+            row.run_id: RunLink(
+                row.run_id,
+                row.experiment_id,
+                row.pipeline_id,
+                row.pipeline_version_id,
+                row.retry_of,
+            )
+            for row in rows
+        }
 
     def unlink_run(self, run_id: str) -> None:
         with self._tx() as conn:

@@ -47,6 +47,8 @@ def test_versions_newest_is_the_default_and_each_has_its_yaml(api: Api) -> None:
         api.client.get(f"/api/v1/pipelines/{pipeline['id']}").json()["default_version_id"]
         == v2["id"]
     )
+    [row] = api.client.get("/api/v1/pipelines").json()["pipelines"]
+    assert row["default_version_id"] == v2["id"] and row["versions"] == 2
     text = api.client.get(f"/api/v1/pipelines/{pipeline['id']}/versions/{v2['id']}/yaml").text
     assert text == hello.decode()
     dup = api.client.post(

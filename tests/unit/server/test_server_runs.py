@@ -329,9 +329,17 @@ def test_the_whole_flow_on_postgresql(make_api: Callable[..., Api]) -> None:
 
     for url in postgres_url():
         api = make_api(db_url=url)
-        run = api.start(api.upload(DIAMOND, "diamond")["id"])
+        pipeline = api.upload(DIAMOND, "diamond")
+        run = api.start(pipeline["id"])
         assert api.execute(run["id"]) == "Succeeded"
         page = api.client.get("/api/v1/runs?phase=Succeeded&page_size=1").json()
         assert page["total_size"] == 1 and page["runs"][0]["pipeline_id"] is not None
         body = api.client.get(f"/api/v1/runs/{run['id']}").json()
         assert [n["phase"] for n in body["nodes"]].count("Succeeded") == 5
+        hello = (EXAMPLES / "hello-world.yaml").read_bytes()
+        v2 = api.client.post(
+            f"/api/v1/pipelines/{pipeline['id']}/versions?name=v2",
+            files={"uploadfile": ("hello.yaml", hello)},
+        ).json()
+        [row] = api.client.get("/api/v1/pipelines").json()["pipelines"]
+        assert row["default_version_id"] == v2["id"] and row["versions"] == 2

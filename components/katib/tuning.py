@@ -205,6 +205,7 @@ def katib_results(
         if not host or not experiment:
             return []
         port = os.environ.get("KUBERNETES_SERVICE_PORT", "443")
+        ns = namespace or "default"
         base = "https://%s:%s" % ("[%s]" % host if ":" in host else host, port)
         query = {"labelSelector": "katib.kubeflow.org/experiment=" + experiment}
         items: list = []  # type: ignore[type-arg]
@@ -215,7 +216,7 @@ def katib_results(
             while True:
                 url = "%s/apis/kubeflow.org/v1beta1/namespaces/%s/trials?%s" % (
                     base,
-                    urllib.parse.quote(namespace or "default"),
+                    urllib.parse.quote(ns),
                     urllib.parse.urlencode(query),
                 )
                 request = urllib.request.Request(
@@ -233,7 +234,7 @@ def katib_results(
                 "katib.tune: could not list the trials of experiment %s/%s from the Kubernetes "
                 "API (%s); the trials table holds the best trial only. Grant the pipeline's "
                 "service account `list` on trials.kubeflow.org in namespace %s."
-                % (namespace, experiment, exc, namespace),
+                % (ns, experiment, exc, ns),
                 file=sys.stderr,
             )
             return []

@@ -202,8 +202,9 @@ def test_without_rbac_the_table_holds_the_best_trial_and_says_why(
 
 
 def test_outside_a_cluster_nothing_is_listed(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     monkeypatch.delenv("KUBERNETES_SERVICE_HOST", raising=False)
     out, rows = _results(tmp_path / "no-account", tmp_path)
     assert [r["trial"] for r in rows] == ["best"] and out.best_parameters == {"x": 0.25}
+    assert capsys.readouterr().err == ""  # no API call was tried, so nothing to warn about

@@ -28,6 +28,7 @@ from engine.metadata.store import MetadataStore
 from engine.operator import Operator
 from engine.phases import NodePhase, NodeType, RunPhase, derive_run_phase
 from engine.pods import (
+    PodContext,
     build_request,
     collect_outputs,
     phase_for,
@@ -394,6 +395,7 @@ class Engine:
                 work_root=self.work_root,
                 store=self.artifacts,
                 deadline_left=left,
+                pod=PodContext.of(operator.library.spec, run.namespace),
             )
             handle = self.runner.launch(request)
         except (KubepipeError, ArtifactStoreError, OSError, ValueError) as exc:
@@ -432,6 +434,7 @@ class Engine:
             artifacts=self.artifacts,
             work_root=self.work_root,
             clock=self.clock,
+            namespace=state.run.namespace,
         )
 
     def _finish_pod(

@@ -11,6 +11,7 @@ from __future__ import annotations
 import posixpath
 import shutil
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -19,10 +20,12 @@ from artifact_store import ArtifactStore, ArtifactStoreError
 from artifact_store.archive import is_tar_gz, pack_path, unpack_to
 from engine.errors import ExpressionError, KubepipeError
 from engine.expressions import expand_env, substitute_obj
+from engine.podspec import PodSpecError, step_security
+from engine.podspec import pod_volumes as mounted_volumes
 from engine.phases import NodePhase
 from engine.runners.base import ResourceLimits, StepOutcome, StepRequest, StepStatus
 from engine.runners.images import resolve_argv
-from engine.spec import Container, Template, TemplateKind
+from engine.spec import Container, Template, TemplateKind, WorkflowSpec
 from engine.state import ArtifactRecord, LogRecord, NodeRecord, RunState
 from engine.values import parse_duration, parse_quantity, trim_one_newline
 
@@ -71,7 +74,28 @@ def finalize_template(node: NodeRecord, template: Template) -> Template:
     if filled == body:
         return template
     filled["inputs"] = template.inputs.dump()
+    kept = template.dump()
+    for alias in _APPLIED_POD_FIELDS:  # not substituted, but the runner reads them
+        if alias in kept:
+            filled[alias] = kept[alias]
     return Template.model_validate(filled)
+
+
+_APPLIED_POD_FIELDS = ("securityContext", "volumes")
+
+
+@dataclass(frozen=True)
+class PodContext:
+    """What a step's pod takes from its run and workflow: the namespace (whose uid the step
+    gets) and the workflow-wide pod defaults (`spec.securityContext`, `spec.volumes`)."""
+
+    namespace: str = "default"
+    security_context: Any = None
+    volumes: Any = None
+
+    @classmethod
+    def of(cls, spec: WorkflowSpec, namespace: str) -> PodContext:
+        return cls(namespace, spec.security_context, spec.volumes)
 
 
 def build_request(
@@ -82,10 +106,12 @@ def build_request(
     work_root: Path,
     store: ArtifactStore,
     deadline_left: float | None,
+    pod: PodContext | None = None,
 ) -> StepRequest:
     """Everything the runner needs, with input artifacts fetched into the node's staging dir."""
     container = template.main_container
     base = work_root / run_id / node.id
+    pod = pod or PodContext()
     staging = base / "staging"  # created only when the step has files to stage
     if staging.exists():
         shutil.rmtree(staging)
@@ -123,6 +149,12 @@ def build_request(
         input_files=input_files,
         output_paths=outputs,
         deadline_seconds=_deadline(template, deadline_left),
+        pod_security=[
+            ("spec.securityContext", pod.security_context),
+            ("template.securityContext", template.security_context),
+        ],
+        pod_volumes=[("spec.volumes", pod.volumes), ("template.volumes", template.volumes)],
+        namespace=pod.namespace,
     )
 
 
@@ -135,8 +167,13 @@ def container_request(
     input_files: dict[str, Path] | None = None,
     output_paths: list[str] | tuple[str, ...] = (),
     deadline_seconds: float | None = None,
+    pod_security: Sequence[tuple[str, Any]] = (),
+    pod_volumes: Sequence[tuple[str, Any]] = (),
+    namespace: str = "default",
 ) -> StepRequest:
-    """One container as a runner request: argv (its command/args, or a known image's), env, limits.
+    """One container as a runner request: argv (its command/args, or a known image's), env,
+    limits, and the securityContext and volumes of its pod (`pod_*`: (field path, value) pairs,
+    outermost first).
 
     Shared by pod templates and by local controllers that run pods of their own (a Job's pods).
     """
@@ -146,6 +183,11 @@ def container_request(
         except ValueError as exc:
             raise PodSetupError(str(exc)) from None
     env = {e.name: e.value or "" for e in container.env if e.value is not None}
+    try:
+        security = step_security(pod_security, container.security_context, namespace)
+        volumes, _ = mounted_volumes(pod_volumes, container.volume_mounts, workdir.parent)
+    except PodSpecError as exc:
+        raise PodSetupError(str(exc)) from None
     return StepRequest(
         key=key,
         argv=argv,
@@ -156,6 +198,8 @@ def container_request(
         output_paths=tuple(dict.fromkeys(output_paths)),
         limits=_limits(container),
         deadline_seconds=deadline_seconds,
+        security=security,
+        volumes=volumes,
     )
 
 

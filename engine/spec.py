@@ -640,6 +640,21 @@ def _only_kubepipe_annotations(metadata: Any) -> bool:
     return all(str(k).startswith("kubepipe.io/") for k in (metadata.get("annotations") or {}))
 
 
+# Pod fields the local runner applies (engine/podspec.py): securityContext always, volumes when
+# each is a hostPath or an emptyDir. They stay k8s-only for substitution and export purposes.
+_LOCAL_VOLUME_KINDS = frozenset({"hostPath", "emptyDir"})
+
+
+def _applied_locally(field: str, value: Any) -> bool:
+    if field in ("security_context", "volume_mounts"):  # mounts of other kinds: see volumes
+        return True
+    if field == "volumes" and isinstance(value, list):
+        return all(
+            isinstance(v, dict) and any(k in v for k in _LOCAL_VOLUME_KINDS) for v in value
+        )
+    return False
+
+
 def not_applied_fields(spec: WorkflowSpec) -> list[str]:
     """Paths of Kubernetes-only fields that are set: kept in the manifest, ignored locally."""
     found: list[str] = []
@@ -649,6 +664,8 @@ def not_applied_fields(spec: WorkflowSpec) -> list[str]:
             value = getattr(model, field, None)
             if field == "metadata" and _only_kubepipe_annotations(value):
                 continue  # kubepipe's own annotations (signature, cache) are read locally
+            if _applied_locally(field, value):
+                continue
             if value not in (None, [], {}):
                 alias = type(model).model_fields[field].alias or field
                 found.append(f"{path}.{alias}")

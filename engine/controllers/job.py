@@ -314,6 +314,11 @@ class JobController:
                     key=f"{ctx.run_id}/{child.id}/{container.name}",
                     workdir=base / str(container.name),
                     deadline_seconds=min(deadlines) if deadlines else None,
+                    pod_security=[
+                        ("spec.template.spec.securityContext", pod_spec.get("securityContext"))
+                    ],
+                    pod_volumes=[("spec.template.spec.volumes", pod_spec.get("volumes"))],
+                    namespace=ctx.namespace,
                 )
                 handle = ctx.runner.launch(request)
                 containers.append(

@@ -52,6 +52,7 @@ class ResourceContext:
     artifacts: ArtifactStore
     work_root: Path
     clock: Callable[[], float]
+    namespace: str = "default"  # the run's: its pods run as that namespace's uid
 
 
 class LocalController(Protocol):

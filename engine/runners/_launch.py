@@ -10,8 +10,10 @@ ends, the namespace lives on only in the step's processes.
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import os
+import posixpath
 import shutil
 import subprocess
 import sys
@@ -23,21 +25,33 @@ from typing import Protocol, TypeVar
 
 from engine.runners._cgroups import StepCgroup
 from engine.runners._files import copy_in
+from engine.runners._identity import (
+    SandboxPolicy,
+    StepIdentity,
+    StepRefused,
+    find_setpriv,
+    resolve_identity,
+)
 from engine.runners._pathmap import PathMap
 from engine.runners._sandbox import (
     CLONE_FS,
     CLONE_NEWNS,
+    CLONE_NEWPID,
     HOME,
     MS_PRIVATE,
     MS_REC,
+    PROC_FLAGS,
     SCRATCH_DIRS,
     Libc,
+    MountEntry,
     MountTable,
     OverlayLayout,
+    host_top_level,
     make_private_scratch,
+    make_whiteout,
 )
 from engine.runners._shim import LaunchRecord, ShimRecords, check_executable, shim_argv
-from engine.runners.base import StepRequest
+from engine.runners.base import StepRequest, StepVolume, VolumeKind
 
 __all__ = ["Launcher", "OutputSource", "Spawned"]
 
@@ -95,11 +109,15 @@ class Spawned:
     records: ShimRecords
 
     def release(self) -> None:
-        """Let the shim run the step, now that it is inside its cgroup and limits."""
+        """Let the shim run the step, now that it is inside its cgroup and limits.
+
+        The shim records the pid it is told: inside its own PID namespace it is pid 1, and an
+        engine that adopts the step later needs the pid the host sees.
+        """
         stdin = self.popen.stdin
         assert stdin is not None
         try:
-            stdin.write(b"go\n")
+            stdin.write(f"go {self.popen.pid}\n".encode())
             stdin.close()
         except BrokenPipeError:
             pass  # the shim died already; the reaper reports how
@@ -170,15 +188,15 @@ class _Plan:
     def _relative(self, path: Path) -> str:
         return path.relative_to(self._workdir).as_posix()
 
-    def directory(self, path: Path, scratch: bool = False) -> None:
-        """A directory (and its missing parents); `scratch`: an opaque, sticky one like /tmp."""
+    def directory(self, path: Path, kind: str = "dir") -> None:
+        """A directory (and its missing parents), or one of `OverlayLayout.skeleton`'s kinds."""
         rel = self._relative(path)
         if rel in self._seen:
             return
         if path.parent != self._workdir:
             self.directory(path.parent)
         self._seen.add(rel)
-        self.entries.append(("scratch" if scratch else "dir", rel, ""))
+        self.entries.append((kind, rel, ""))
 
     def records(self, directory: Path) -> None:
         """The shim's records, empty: see `ShimRecords.reset`."""
@@ -210,13 +228,34 @@ class _Plan:
             elif what == "link":
                 if not os.path.islink(path):
                     os.symlink(target, path)
+            elif what == "whiteout":
+                make_whiteout(path)
             else:
                 try:
                     os.mkdir(path)
                 except FileExistsError:
                     pass
-                if what == "scratch":
-                    make_private_scratch(path)
+                if what in ("scratch", "opaque"):
+                    make_private_scratch(path, sticky=what == "scratch")
+
+
+def _check_host_path(volume: StepVolume, source: str) -> None:
+    """A hostPath's `type`, as the kubelet checks (and, for the *OrCreate types, makes) it."""
+    kind = volume.host_type
+    if not os.path.lexists(source):
+        if kind == "DirectoryOrCreate":
+            os.makedirs(source, mode=0o755, exist_ok=True)
+        elif kind == "FileOrCreate":
+            os.close(os.open(source, os.O_CREAT | os.O_WRONLY | os.O_CLOEXEC, 0o644))
+        else:
+            raise StepRefused(
+                f"volumes {volume.name!r}: hostPath {source} does not exist on this machine "
+                "(create it, or give type: DirectoryOrCreate)"
+            )
+    if kind in ("Directory", "DirectoryOrCreate") and not os.path.isdir(source):
+        raise StepRefused(f"volumes {volume.name!r}: hostPath {source} is not a directory")
+    if kind in ("File", "FileOrCreate") and not os.path.isfile(source):
+        raise StepRefused(f"volumes {volume.name!r}: hostPath {source} is not a file")
 
 
 def default_passthrough() -> tuple[str, ...]:
@@ -228,7 +267,15 @@ def default_passthrough() -> tuple[str, ...]:
 class Launcher:
     """Spawns steps; holds what is the same for every step (libc, PATH, passthrough trees)."""
 
-    def __init__(self, base_env: Mapping[str, str], passthrough: Sequence[str]) -> None:
+    def __init__(
+        self,
+        base_env: Mapping[str, str],
+        passthrough: Sequence[str],
+        policy: SandboxPolicy | None = None,
+    ) -> None:
+        self._policy = policy or SandboxPolicy()
+        self._setpriv = find_setpriv()
+        self._top_level: list[tuple[str, bool]] | None = None
         self._libc: Libc | None = None
         self._mounts: MountTable | None = None
         self._mounts_lock = threading.Lock()  # the spare builder's thread lays out sandboxes too
@@ -281,7 +328,8 @@ class Launcher:
         mounts = self._mount_table().current()
         cached = self._overlay_plan
         if cached is None or cached[0] is not mounts:
-            layout = OverlayLayout(Path("/kubepipe-plan/w"), mounts, self._passthrough)
+            self._top_level = None  # a mount or unmount may have come with a new top-level dir
+            layout = self._layout(Path("/kubepipe-plan/w"), mounts)
             cached = self._overlay_plan = (mounts, self._plan_of(layout))
         return cached[1]
 
@@ -298,8 +346,8 @@ class Launcher:
 
     def _plan_of(self, layout: OverlayLayout) -> _Plan:
         plan = _Plan(layout.upper.parent)
-        for path, scratch in layout.skeleton():
-            plan.directory(path, scratch)
+        for path, kind in layout.skeleton():
+            plan.directory(path, kind)
         for extra in (HOME, _RECORDS_DIR):
             host = layout.writable_host_dir(extra)
             if host is not None:
@@ -339,28 +387,36 @@ class Launcher:
         if self._libc is None:
             self._libc = Libc()
         libc = self._libc
+        identity = self._identity(request)
         plan = self._plan("overlay")
         if prepared != plan.kind:
             plan.apply(request.workdir)
         layout = self._layout(request.workdir)
-        layout.place(dict(request.input_files), [d for d in (request.working_dir,) if d])
+        owner = (identity.uid, identity.gid)
+        layout.place(dict(request.input_files), self._step_dirs(request), owner)
+        home = layout.writable_host_dir(HOME)
+        if home is not None and not identity.privileged:
+            os.chown(home, *owner)
+        volumes = self._volumes(request, layout, owner)
         shim_dir = layout.writable_host_dir(_SHIM_DIR)
         has_shims = shim_dir is not None and bool(self._missing_python)
         env = self._env(HOME, _SHIM_DIR if has_shims else None, request, lambda value: value)
         records = _records_in(layout)
         planned(records)
+        drop = self._drop_argv(identity)
 
         def body() -> Spawned:
-            libc.unshare(CLONE_NEWNS | CLONE_FS)
+            libc.unshare(CLONE_NEWNS | CLONE_FS | CLONE_NEWPID)
             libc.mount(None, "/", None, MS_REC | MS_PRIVATE)
-            view = layout.mount_all(libc)
+            view = layout.mount_all(libc, volumes)
+            host_root = os.open("/", os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
             try:
                 os.chroot(layout.root)
                 os.chdir("/")
                 cwd = request.working_dir or "/"
                 check_executable(request.argv[0], env["PATH"], cwd)
                 popen = subprocess.Popen(
-                    shim_argv(request.argv, _RECORDS_DIR),
+                    shim_argv([*drop, *request.argv], _RECORDS_DIR),
                     cwd=cwd,
                     env=env,
                     stdin=subprocess.PIPE,
@@ -368,12 +424,106 @@ class Launcher:
                     stderr=stderr,
                     start_new_session=True,
                 )
+                try:
+                    os.fchdir(host_root)  # back out of the chroot: this thread ends here
+                    os.chroot(".")
+                    self._mount_proc(libc, popen, str(layout.root) + "/proc")
+                except BaseException:
+                    popen.kill()  # the shim is still waiting for its go-ahead: nothing ran
+                    popen.wait()
+                    raise
             except BaseException:
                 view.close()
                 raise
+            finally:
+                os.close(host_root)
             return Spawned(popen, view, records)
 
         return in_fresh_thread(_inside(cgroup, body))
+
+    @staticmethod
+    def _mount_proc(libc: Libc, popen: subprocess.Popen[bytes], target: str) -> None:
+        """The step's own /proc: of its PID namespace, so it sees its own processes only.
+
+        procfs shows the PID namespace of whoever mounts it; the kernel's `pidns=` option (6.15+)
+        lets the engine name the shim's instead. Older kernels get the mount done by a helper
+        spawned into that namespace (this thread's children land there since the unshare).
+        """
+        try:
+            libc.mount("proc", target, "proc", PROC_FLAGS, f"pidns=/proc/{popen.pid}/ns/pid")
+            return
+        except OSError as error:
+            if error.errno != errno.EINVAL:
+                raise
+        mount = shutil.which("mount", path="/usr/bin:/bin")
+        if mount is None:
+            raise OSError(errno.ENOENT, "no mount(8) to give the step its own /proc")
+        subprocess.run(
+            [mount, "-t", "proc", "-o", "nosuid,nodev,noexec", "proc", target],
+            check=True,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+        )
+
+    def _identity(self, request: StepRequest) -> StepIdentity:
+        identity = resolve_identity(self._policy, request.security)
+        if self._setpriv is None and not identity.privileged:
+            raise StepRefused(
+                "setpriv (util-linux) is not installed, so the step could not be made "
+                "unprivileged; install util-linux, or use isolation=pathmap"
+            )
+        return identity
+
+    def _drop_argv(self, identity: StepIdentity) -> list[str]:
+        return identity.drop_argv(self._setpriv) if self._setpriv is not None else []
+
+    @staticmethod
+    def _step_dirs(request: StepRequest) -> list[str]:
+        """Dirs the step is told to write to: its working dir and its outputs' parents."""
+        dirs = [d for d in (request.working_dir,) if d]
+        for path in request.output_paths:
+            parent = posixpath.dirname(path)
+            if parent != "/":
+                dirs.append(parent)
+        return list(dict.fromkeys(dirs))
+
+    def _volumes(
+        self, request: StepRequest, layout: OverlayLayout, owner: tuple[int, int]
+    ) -> list[tuple[str, str, bool]]:
+        """Check each volume against the policy and make its mount point; (source, path, ro)."""
+        binds: list[tuple[str, str, bool]] = []
+        for volume in request.volumes:
+            source = self._volume_source(volume, owner)
+            target = layout.writable_host_dir(volume.mount_path)
+            if target is None:
+                raise StepRefused(
+                    f"volumeMounts {volume.name!r}: {volume.mount_path} is inside a read-only host "
+                    "mount of the step's view; mount it somewhere else"
+                )
+            if os.path.isdir(source):
+                target.mkdir(parents=True, exist_ok=True)
+            else:
+                target.parent.mkdir(parents=True, exist_ok=True)
+                os.close(os.open(target, os.O_CREAT | os.O_WRONLY | os.O_CLOEXEC, 0o644))
+            binds.append((source, volume.mount_path, volume.read_only))
+        return binds
+
+    def _volume_source(self, volume: StepVolume, owner: tuple[int, int]) -> str:
+        assert volume.source is not None
+        source = os.path.normpath(volume.source)
+        if volume.kind is VolumeKind.HOST_PATH:
+            if not self._policy.host_path_allowed(source):
+                allowed = ", ".join(self._policy.host_paths or ()) or "none"
+                raise StepRefused(
+                    f"volumes {volume.name!r}: hostPath {source} is not in this server's allowed "
+                    f"host paths ({allowed}); the operator can allow it with --allow-host-path"
+                )
+            _check_host_path(volume, source)
+        elif volume.kind is VolumeKind.EMPTY_DIR:
+            os.makedirs(source, exist_ok=True)
+            os.chmod(source, 0o777)  # as a kubelet makes an emptyDir: any uid may write
+        return source
 
     def spawn_pathmap(
         self,
@@ -439,8 +589,17 @@ class Launcher:
                 self._mounts = MountTable()
             return self._mounts
 
-    def _layout(self, workdir: Path) -> OverlayLayout:
-        return OverlayLayout(workdir, self._mount_table().current(), self._passthrough)
+    def _layout(self, workdir: Path, mounts: list[MountEntry] | None = None) -> OverlayLayout:
+        if self._top_level is None:
+            self._top_level = host_top_level()
+        return OverlayLayout(
+            workdir,
+            self._mount_table().current() if mounts is None else mounts,
+            self._passthrough,
+            runtime=self._policy.runtime_paths,
+            hidden=self._policy.hidden_paths,
+            top_level=self._top_level,
+        )
 
     def adopted_outputs(self, mode: str, workdir: Path) -> OutputSource:
         """Where a step launched by an earlier runner left its outputs, for collecting them."""

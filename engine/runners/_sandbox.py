@@ -29,6 +29,7 @@ import errno
 import os
 import posixpath
 import select
+import stat
 import threading
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -43,21 +44,36 @@ __all__ = [
     "MountTable",
     "OverlayLayout",
     "OverlayView",
+    "host_top_level",
     "make_private_scratch",
+    "make_whiteout",
     "read_mounts",
 ]
 
 CLONE_FS = 0x00000200
 CLONE_NEWNS = 0x00020000
+CLONE_NEWPID = 0x20000000
 MS_RDONLY = 1
 MS_REMOUNT = 32
 MS_BIND = 4096
 MS_REC = 16384
 MS_PRIVATE = 1 << 18
+_MS_NOSUID = 2
+_MS_NODEV = 4
+_MS_NOEXEC = 8
+PROC_FLAGS = _MS_NOSUID | _MS_NODEV | _MS_NOEXEC
 
 SCRATCH_DIRS = ("/tmp", "/var/tmp")
 HOME = "/tmp/home"
 _SYSTEM_TREES = ("/proc", "/sys", "/dev")
+_DEVICES = ("null", "zero", "full", "random", "urandom", "tty")
+_DEV_LINKS = (
+    ("fd", "/proc/self/fd"),
+    ("stdin", "/proc/self/fd/0"),
+    ("stdout", "/proc/self/fd/1"),
+    ("stderr", "/proc/self/fd/2"),
+    ("ptmx", "pts/ptmx"),
+)
 _PRIVATE_SHM = "/dev/shm"
 _KERNEL_FILESYSTEMS = frozenset(
     {
@@ -233,34 +249,71 @@ class OverlayView:
         self.fds = []
 
 
-def make_private_scratch(path: Path | str) -> None:
-    """Make a dir of an upper layer an empty, world-writable (sticky) scratch dir like /tmp."""
-    os.chmod(path, 0o1777)
+def make_private_scratch(path: Path | str, sticky: bool = True) -> None:
+    """Make a dir of an upper layer empty (opaque): a world-writable sticky scratch dir like
+    /tmp, or (`sticky=False`) root's and read-only to others, like an image's empty /home."""
+    os.chmod(path, 0o1777 if sticky else 0o755)
     os.setxattr(path, "trusted.overlay.opaque", b"y")
 
 
 class OverlayLayout:
-    """The plan for one step's root: which mounts go where and where its private writes land."""
+    """The plan for one step's root: which mounts go where and where its private writes land.
+
+    The root is an overlay of the host's `/` with the step's upper layer on top, but only the
+    `runtime` trees (the host as the step's "image": /usr, /etc, ...) show through it. Every other
+    top-level directory of the host starts empty and opaque (`/home`, `/root`, `/var`, `/work`:
+    anything that may hold the engine's home, its database, other runs' files or other users'
+    data), every other top-level file is whited out, and host mounts below those are not mounted.
+    Trees the step must still reach (`passthrough`: the interpreter and the engine's code) are
+    bound read-only at their own paths, and `hidden` paths that a visible tree would show are
+    whited out (or covered by an empty read-only tmpfs inside a read-only bind). All of that is
+    part of the skeleton, built ahead of the launch, so it costs the step's path no mounts.
+    """
 
     def __init__(
-        self, workdir: Path, mounts: Sequence[MountEntry], passthrough: Sequence[str] = ()
+        self,
+        workdir: Path,
+        mounts: Sequence[MountEntry],
+        passthrough: Sequence[str] = (),
+        *,
+        runtime: Sequence[str] | None = None,
+        hidden: Sequence[str] = (),
+        top_level: Sequence[tuple[str, bool]] | None = None,
     ) -> None:
         self.upper = workdir / "upper"
         self.work = workdir / "work"
         self.root = workdir / "root"
         self.shm = workdir / "shm"
         self.actions: list[_Action] = []
+        # None keeps the whole host visible (the layout of a step that runs as the host's root).
+        self._runtime = None if runtime is None else [os.path.normpath(p) for p in runtime]
+        passthrough = list(dict.fromkeys(os.path.normpath(p) for p in passthrough))
+        self._passthrough = passthrough
+        self.masked: list[tuple[str, bool]] = []  # top-level (path, is a directory) made empty
+        if self._runtime is not None:
+            for name, is_dir in top_level if top_level is not None else host_top_level():
+                path = "/" + name
+                if self._shown(path) or any(_under(path, d) for d in SCRATCH_DIRS):
+                    continue
+                self.masked.append((path, is_dir))
         for index, entry in enumerate(mounts):
             target = entry.mount_point
             if any(_under(target, d) for d in SCRATCH_DIRS) or _under(target, _PRIVATE_SHM):
                 if target == _PRIVATE_SHM:
                     self.actions.append(_Action("private", target, str(self.shm)))
                 continue
+            if target == "/dev" and self._runtime is not None:
+                self.actions.append(_Action("dev", target, target))
+                continue
+            if target == "/proc" and self._runtime is not None:
+                continue  # the step's own /proc, of its PID namespace, is mounted at its spawn
             if target in _SYSTEM_TREES:  # one recursive bind brings every mount beneath it
                 self.actions.append(_Action("rbind", target, target, read_only=entry.read_only))
                 continue
-            if any(_under(target, t) for t in _SYSTEM_TREES):
+            if any(_under(target, t) for t in _SYSTEM_TREES) or not self._shown(target):
                 continue
+            if any(_under(target, p) and p != target for p in self._bound_passthrough()):
+                continue  # it comes with the passthrough tree's bind
             kernel = entry.fstype in _KERNEL_FILESYSTEMS
             if kernel or entry.read_only or not os.path.isdir(target):
                 self.actions.append(
@@ -271,13 +324,40 @@ class OverlayLayout:
                 self.actions.append(
                     _Action("overlay", target, target, upper=base / "upper", work=base / "work")
                 )
-        for path in dict.fromkeys(os.path.normpath(p) for p in passthrough):
-            if any(_under(path, d) for d in SCRATCH_DIRS) and os.path.isdir(path):
+        for path in self._bound_passthrough():
+            if os.path.isdir(path):
                 self.actions.append(_Action("bind", path, path, read_only=True))
+        self.whiteouts: list[Path] = []
+        for path in dict.fromkeys(os.path.normpath(p) for p in hidden):
+            if not self._shown(path) and not any(_under(path, p) for p in passthrough):
+                continue  # nothing shows it anyway
+            host = self.writable_host_dir(path)
+            if host is not None and host.is_relative_to(self.upper):
+                self.whiteouts.append(host)
+            elif os.path.isdir(path):
+                self.actions.append(_Action("mask", path, path, read_only=True))
+
+    def _shown(self, path: str) -> bool:
+        """Whether the root overlay's lower layer shows host `path` to the step."""
+        if self._runtime is None:
+            return True
+        return any(_under(path, t) for t in (*self._runtime, *_SYSTEM_TREES))
+
+    def _bound_passthrough(self) -> list[str]:
+        """Passthrough trees the view would not show: each gets a read-only bind."""
+        trees = [p for p in self._passthrough if self._needs_target(p)]
+        # A tree inside another bound tree comes with it.
+        return [p for p in trees if not any(_under(p, o) and o != p for o in trees)]
+
+    def _needs_target(self, path: str) -> bool:
+        """Whether the view lacks `path` until the skeleton makes it (a mount point, say)."""
+        return any(_under(path, d) for d in SCRATCH_DIRS) or not self._shown(path)
 
     def _owner(self, container_path: str) -> _Action | None:
         owner = None
         for action in self.actions:
+            if action.kind == "mask":
+                continue
             if _under(container_path, action.target) and (
                 owner is None or len(action.target) > len(owner.target)
             ):
@@ -298,41 +378,59 @@ class OverlayLayout:
 
     def prepare(self, input_files: dict[str, Path], extra_dirs: Sequence[str]) -> None:
         """Create the layer dirs, make scratch dirs private, place inputs in the upper layers."""
-        for path, scratch in self.skeleton():
+        for path, kind in self.skeleton():
+            if kind == "whiteout":
+                make_whiteout(path)
+                continue
             path.mkdir(parents=True, exist_ok=True)
-            if scratch:
-                make_private_scratch(path)
+            if kind in ("scratch", "opaque"):
+                make_private_scratch(path, sticky=kind == "scratch")
         self.place(input_files, extra_dirs)
 
-    def skeleton(self) -> list[tuple[Path, bool]]:
-        """The directories every step of this layout needs, parents first; True: private scratch.
+    def skeleton(self) -> list[tuple[Path, str]]:
+        """What every step of this layout needs, parents first, as (path, kind).
 
-        Scratch dirs (`/tmp`, `/var/tmp`) start empty and opaque in the upper layer; see
-        `make_private_scratch`.
+        kind: "dir"; "scratch" (`/tmp`, `/var/tmp`: empty, opaque, sticky and world-writable);
+        "opaque" (a masked top-level directory: empty, root's); "whiteout" (a masked file).
         """
-        dirs: list[tuple[Path, bool]] = [
-            (p, False) for p in (self.upper, self.work, self.root, self.shm)
+        entries: list[tuple[Path, str]] = [
+            (p, "dir") for p in (self.upper, self.work, self.root, self.shm)
         ]
         for action in self.actions:
             if action.kind == "overlay" and action.upper is not None and action.work is not None:
-                dirs += [(action.upper, False), (action.work, False)]
+                entries += [(action.upper, "dir"), (action.work, "dir")]
+        for path, is_dir in self.masked:
+            entries.append((self.upper / path.lstrip("/"), "opaque" if is_dir else "whiteout"))
         for scratch in SCRATCH_DIRS:
             host = self.writable_host_dir(scratch)
             if host is not None:
-                dirs.append((host, True))
-        for action in self.actions:  # bind targets under the (now empty) scratch dirs must exist
-            if action.kind == "bind" and any(_under(action.target, d) for d in SCRATCH_DIRS):
+                entries.append((host, "scratch"))
+        for action in self.actions:  # bind targets the lower layer does not show must exist
+            if action.kind == "bind" and self._needs_target(action.target):
                 parent = self.writable_host_dir(posixpath.dirname(action.target))
                 if parent is not None:
-                    dirs.append((parent / posixpath.basename(action.target), False))
-        return dirs
+                    entries.append((parent / posixpath.basename(action.target), "dir"))
+        entries += [(path, "whiteout") for path in self.whiteouts]
+        return entries
 
-    def place(self, input_files: dict[str, Path], extra_dirs: Sequence[str]) -> None:
-        """The step's own part: its extra dirs (HOME, working dir) and its inputs."""
+    def place(
+        self,
+        input_files: dict[str, Path],
+        extra_dirs: Sequence[str],
+        owner: tuple[int, int] | None = None,
+    ) -> None:
+        """The step's own part: its extra dirs (HOME, working dir) and its inputs.
+
+        `owner` (uid, gid) is given the extra dirs the step did not find in its image, as a
+        kubelet gives a non-root container its emptyDir: the step can write where it was told to.
+        """
         for directory in extra_dirs:
             host = self.writable_host_dir(directory)
-            if host is not None:
-                host.mkdir(parents=True, exist_ok=True)
+            if host is None:
+                continue
+            host.mkdir(parents=True, exist_ok=True)
+            if owner is not None:
+                self._give(directory, owner)
         for container_path, source in input_files.items():
             host = self.writable_host_dir(container_path)
             if host is None:
@@ -341,8 +439,25 @@ class OverlayLayout:
                 )
             copy_in(source, host)
 
-    def mount_all(self, libc: Libc) -> OverlayView:
-        """Mount the plan under `self.root`; call in a thread that has its own mount namespace."""
+    def _give(self, directory: str, owner: tuple[int, int]) -> None:
+        """Chown `directory` and its parents that the image lacks (not shown by the lower layer,
+        not a scratch dir itself) to the step: in its view they are the step's own."""
+        parts = directory.strip("/").split("/")
+        for depth in range(1, len(parts) + 1):
+            path = "/" + "/".join(parts[:depth])
+            if path in SCRATCH_DIRS or not self._needs_target(path):
+                continue
+            host = self.writable_host_dir(path)
+            if host is not None:  # None: inside a read-only host bind, not the step's to own
+                os.chown(host, *owner)
+
+    def mount_all(
+        self, libc: Libc, volumes: Sequence[tuple[str, str, bool]] = ()
+    ) -> OverlayView:
+        """Mount the plan under `self.root`; call in a thread that has its own mount namespace.
+
+        `volumes` are (host source, container path, read-only) binds made last, over the view.
+        """
         root = str(self.root)
         upper, work = _escape_option(str(self.upper)), _escape_option(str(self.work))
         lower_opts = f"lowerdir=/,upperdir={upper},workdir={work}"
@@ -370,16 +485,47 @@ class OverlayLayout:
                         continue
                     view.fds.append(os.open(target, os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC))
                     layers.append((action.target, f"/proc/self/fd/{view.fds[-1]}"))
+                elif action.kind == "dev":
+                    self._mount_dev(libc, target)
+                elif action.kind == "mask":
+                    libc.mount("tmpfs", target, "tmpfs", MS_RDONLY | _MS_NOSUID, "size=4k")
                 else:
                     recursive = action.kind == "rbind"
                     if not self._bind(libc, action.source, target, action.read_only, recursive):
                         continue
                     layers.append((action.target, action.source))
+            for source, path, read_only in volumes:
+                self._bind(libc, source, root + path, read_only, recursive=True)
+                layers.append((path, source))
             view.layers = sorted(layers, key=lambda layer: len(layer[0]), reverse=True)
             return view
         except BaseException:
             view.close()
             raise
+
+    @staticmethod
+    def _mount_dev(libc: Libc, target: str) -> None:
+        """A container's /dev: the harmless device nodes, fd links and a private pts instance.
+
+        The host's /dev would show its disks and every other device; a step needs only these.
+        """
+        libc.mount("tmpfs", target, "tmpfs", _MS_NOSUID | _MS_NOEXEC, "mode=755,size=64k")
+        for name in _DEVICES:
+            node = f"{target}/{name}"
+            os.close(os.open(node, os.O_CREAT | os.O_WRONLY | os.O_CLOEXEC, 0o666))
+            libc.mount(f"/dev/{name}", node, None, MS_BIND)
+        for name, link in _DEV_LINKS:
+            os.symlink(link, f"{target}/{name}")
+        os.mkdir(f"{target}/shm")
+        os.mkdir(f"{target}/pts")
+        try:
+            libc.mount(
+                "devpts", f"{target}/pts", "devpts", _MS_NOSUID | _MS_NOEXEC,
+                "newinstance,ptmxmode=0666,mode=0620",
+            )
+        except OSError:
+            pass  # no terminals for this step; batch steps seldom want one
+        os.chmod(target, 0o755)
 
     @staticmethod
     def _mount_overlay(libc: Libc, target: str, options: str) -> None:
@@ -409,3 +555,22 @@ class OverlayLayout:
             except OSError:
                 pass  # the filesystem itself is read-only; the bind already is too
         return True
+
+
+def host_top_level() -> list[tuple[str, bool]]:
+    """The host root's entries but symlinks (those resolve inside the view), and whether each
+    is a directory."""
+    found = []
+    with os.scandir("/") as entries:
+        for entry in entries:
+            if not entry.is_symlink():
+                found.append((entry.name, entry.is_dir(follow_symlinks=False)))
+    return sorted(found)
+
+
+def make_whiteout(path: Path | str) -> None:
+    """An overlay whiteout (a 0/0 character device): the lower layer's entry is not there."""
+    try:
+        os.mknod(path, stat.S_IFCHR | 0o600, os.makedev(0, 0))
+    except FileExistsError:
+        pass

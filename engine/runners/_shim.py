@@ -7,8 +7,9 @@ status. The local runner does the same with the one interpreter every "image" he
 
 1. waits for one line on stdin, sent once the runner has put it into its cgroup and limits, so the
    step never runs outside them; if the runner dies first, the read fails and nothing runs;
-2. writes its pid to `<records>/pid`, so an engine that died between launching the step and
-   committing that it did can still find it;
+2. writes its pid (as the host sees it, sent with the go-ahead: in its own PID namespace it is
+   pid 1) to `<records>/pid`, so an engine that died between launching the step and committing
+   that it did can still find it;
 3. runs the step as its child (argv as given, PATH lookup as `execvp` does, stdin /dev/null),
    with a TERM/INT/HUP trap so a stop's SIGTERM reaches the step and the shim outlives it;
 4. writes the step's exit status to `<records>/exit`, then exits with it.
@@ -40,8 +41,8 @@ __all__ = [
 
 _SCRIPT = """\
 d=$1; shift
-read -r go || exit 125
-echo $$ > "$d/pid"
+read -r go pid || exit 125
+echo "$pid" > "$d/pid"
 trap : TERM INT HUP
 "$@" </dev/null
 s=$?

@@ -23,6 +23,9 @@ from typing import Protocol, runtime_checkable
 __all__ = [
     "ResourceLimits",
     "Runner",
+    "StepSecurity",
+    "StepVolume",
+    "VolumeKind",
     "StepHandle",
     "StepOutcome",
     "StepRequest",
@@ -43,6 +46,75 @@ class ResourceLimits:
             raise ValueError(f"cpu limit must be positive, got {self.cpu}")
         if self.memory_bytes is not None and self.memory_bytes <= 0:
             raise ValueError(f"memory limit must be positive, got {self.memory_bytes}")
+
+
+@dataclass(frozen=True, slots=True)
+class StepSecurity:
+    """Who the step asked to run as: the pod's and container's securityContext, merged.
+
+    The runner decides what it grants (an unprivileged uid when none is asked for, root only when
+    its settings allow it); `namespace` lets it give each tenant a uid of its own.
+    """
+
+    namespace: str = "default"
+    run_as_user: int | None = None
+    run_as_group: int | None = None
+    supplemental_groups: tuple[int, ...] = ()
+    run_as_non_root: bool = False
+    privileged: bool = False
+    capabilities_add: tuple[str, ...] = ()
+    capabilities_drop: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        for name in ("run_as_user", "run_as_group"):
+            value = getattr(self, name)
+            if value is not None and not 0 <= value < 2**32 - 1:
+                raise ValueError(f"securityContext.{_camel(name)} must be a uid in [0, 2^32-2]")
+        if self.run_as_non_root and self.run_as_user == 0:
+            raise ValueError(
+                "securityContext.runAsNonRoot is true but runAsUser is 0; drop one of them"
+            )
+
+
+def _camel(name: str) -> str:
+    head, *rest = name.split("_")
+    return head + "".join(part.title() for part in rest)
+
+
+class VolumeKind(str, Enum):
+    """The volume sources a local runner can provide; a `str` mixin since StrEnum needs 3.11."""
+
+    HOST_PATH = "hostPath"  # a host file or directory, bound at the mount path
+    EMPTY_DIR = "emptyDir"  # a fresh directory shared by the pod's containers, gone with it
+    FILES = "files"  # a ConfigMap's or Secret's keys, written as files (prepared by the engine)
+
+    def __str__(self) -> str:
+        return self.value
+
+
+@dataclass(frozen=True, slots=True)
+class StepVolume:
+    """One volumeMount of the step, with its volume's source resolved to a host path.
+
+    `source` is the host path for HOST_PATH and FILES, unused for EMPTY_DIR (the runner makes
+    the directory in the step's workdir).
+    """
+
+    name: str
+    kind: VolumeKind
+    mount_path: str
+    source: Path | None = None
+    read_only: bool = False
+    host_type: str = ""  # a hostPath's `type`: "", Directory(OrCreate), File(OrCreate), ...
+
+    def __post_init__(self) -> None:
+        object.__setattr__(
+            self, "mount_path", check_container_path(self.mount_path, "volumeMounts.mountPath")
+        )
+        if self.mount_path == "/":
+            raise ValueError(f"volume {self.name!r}: '/' cannot be a mount path")
+        if self.kind is not VolumeKind.EMPTY_DIR and self.source is None:
+            raise ValueError(f"volume {self.name!r}: a {self.kind} volume needs a host source")
 
 
 def check_container_path(path: str, what: str) -> str:
@@ -74,6 +146,8 @@ class StepRequest:
     output_paths: Sequence[str] = ()  # container paths to collect after exit
     limits: ResourceLimits = ResourceLimits()
     deadline_seconds: float | None = None  # wall clock from start
+    security: StepSecurity = StepSecurity()
+    volumes: Sequence[StepVolume] = ()
 
     def __post_init__(self) -> None:
         if not self.key:
@@ -99,6 +173,10 @@ class StepRequest:
             object.__setattr__(
                 self, "working_dir", check_container_path(self.working_dir, "working_dir")
             )
+        object.__setattr__(self, "volumes", tuple(self.volumes))
+        mounts = [v.mount_path for v in self.volumes]
+        if len(set(mounts)) != len(mounts):
+            raise ValueError(f"step {self.key}: two volumeMounts share one mountPath")
 
 
 class StepOutcome(str, Enum):

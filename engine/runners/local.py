@@ -62,6 +62,7 @@ from typing import Literal
 
 from engine.runners._cgroups import CgroupSupport, StepCgroup
 from engine.runners._files import copy_out, output_name, safe_name
+from engine.runners._identity import SandboxPolicy
 from engine.runners._launch import Launcher, OutputSource, default_passthrough
 from engine.runners._process import is_same_process, signal_group
 from engine.runners._reaper import Reaper
@@ -89,6 +90,8 @@ class LocalRunnerSettings:
         prepare_ahead: workdir skeletons to keep built ahead of launches, per directory that
             receives a new step directory per launch (see `_spares.py`); 0 builds each one
             during its launch.
+        sandbox: who steps run as and what of the host they see (overlay isolation); see
+            `_identity.SandboxPolicy`.
     """
 
     isolation: Literal["auto", "overlay", "pathmap"] = "auto"
@@ -97,6 +100,7 @@ class LocalRunnerSettings:
     base_env: dict[str, str] = field(default_factory=dict)
     passthrough_paths: tuple[str, ...] = ()
     prepare_ahead: int = AHEAD
+    sandbox: SandboxPolicy = field(default_factory=SandboxPolicy)
 
 
 @dataclass
@@ -167,7 +171,9 @@ class LocalRunner:
         self._cgroups = CgroupSupport()
         self._launch_counter = itertools.count()
         self._launcher = Launcher(
-            self.settings.base_env, (*default_passthrough(), *self.settings.passthrough_paths)
+            self.settings.base_env,
+            (*default_passthrough(), *self.settings.passthrough_paths),
+            self.settings.sandbox,
         )
         self._reaper = Reaper()
         self._spares = SparePool(self._launcher.skeleton, self.settings.prepare_ahead)

@@ -11,7 +11,13 @@ from pathlib import Path
 import pytest
 
 from engine.runners._launch import Launcher, default_passthrough
-from engine.runners.base import ResourceLimits, StepRequest, StepStatus
+from engine.runners.base import (
+    ResourceLimits,
+    StepRequest,
+    StepSecurity,
+    StepStatus,
+    StepVolume,
+)
 from engine.runners.local import LocalRunner, LocalRunnerSettings
 
 PY = sys.executable
@@ -48,6 +54,8 @@ def request(
     working_dir: str | None = None,
     limits: ResourceLimits | None = None,
     deadline: float | None = None,
+    security: StepSecurity | None = None,
+    volumes: Sequence[StepVolume] = (),
 ) -> StepRequest:
     """A StepRequest with test-friendly defaults."""
     return StepRequest(
@@ -60,6 +68,8 @@ def request(
         output_paths=outputs,
         limits=limits or ResourceLimits(),
         deadline_seconds=deadline,
+        security=security or StepSecurity(),
+        volumes=volumes,
     )
 
 

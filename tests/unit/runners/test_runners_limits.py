@@ -33,23 +33,41 @@ def _gone(pid: int) -> bool:
     return state in ("Z", "X")
 
 
+def _host_pids_running(marker: str) -> list[int]:
+    """Host pids of live processes whose command line holds `marker`.
+
+    A step's own pids are those of its PID namespace (overlay isolation), so a step cannot tell
+    the test its children's host pids; a unique argument finds them instead.
+    """
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            if marker.encode() in (entry / "cmdline").read_bytes() and not _gone(int(entry.name)):
+                found.append(int(entry.name))
+        except OSError:
+            continue
+    return found
+
+
+def _wait_gone(marker: str) -> list[int]:
+    end = time.monotonic() + 2
+    while _host_pids_running(marker) and time.monotonic() < end:
+        time.sleep(0.02)
+    return _host_pids_running(marker)
+
+
 def test_deadline_kills_the_whole_process_group(runner: LocalRunner, tmp_path: Path) -> None:
-    script = "sleep 30 & echo $! > /tmp/child.pid; wait"
+    marker = f"30.{os.getpid()}{time.monotonic_ns() % 100000}"
+    script = f"sleep {marker} & echo started; wait"
     begun = time.monotonic()
-    status = run_to_end(
-        runner,
-        request(tmp_path / "s", ["sh", "-c", script], outputs=["/tmp/child.pid"], deadline=0.5),
-    )
+    status = run_to_end(runner, request(tmp_path / "s", ["sh", "-c", script], deadline=0.5))
     assert status.outcome is StepOutcome.DEADLINE_EXCEEDED
     assert status.message == "step exceeded its deadline of 0.5s (activeDeadlineSeconds)"
     assert time.monotonic() - begun < 3.0
-    pid_file = status.outputs["/tmp/child.pid"]
-    assert pid_file is not None
-    child = int(pid_file.read_text())
-    end = time.monotonic() + 2
-    while not _gone(child) and time.monotonic() < end:
-        time.sleep(0.02)
-    assert _gone(child), "the background sleep outlived its step"
+    assert status.stdout_path.read_text() == "started\n"
+    assert _wait_gone(marker) == [], "the background sleep outlived its step"
 
 
 def test_deadline_escalates_to_sigkill_after_the_grace_period(
@@ -188,17 +206,11 @@ def test_processes_that_left_the_group_die_with_the_step(
     reason = _writable_memory_cgroup()
     if reason:
         pytest.skip(f"needs a step cgroup: {reason}")
-    script = "setsid sleep 30 & echo $! > /tmp/daemon.pid; sleep 0.2"
+    marker = f"30.{os.getpid()}{time.monotonic_ns() % 100000}"
+    script = f"setsid sleep {marker} & sleep 0.2; echo started"
     limits = ResourceLimits(memory_bytes=512 * 1024 * 1024)
     status = run_to_end(
-        runner,
-        request(tmp_path / "s", ["sh", "-c", script], outputs=["/tmp/daemon.pid"], limits=limits),
+        runner, request(tmp_path / "s", ["sh", "-c", script], limits=limits)
     )
-    assert status.exit_code == 0
-    pid_file = status.outputs["/tmp/daemon.pid"]
-    assert pid_file is not None
-    daemon = int(pid_file.read_text())
-    end = time.monotonic() + 2
-    while not _gone(daemon) and time.monotonic() < end:
-        time.sleep(0.02)
-    assert _gone(daemon), "a process that called setsid outlived its step"
+    assert status.exit_code == 0 and status.stdout_path.read_text() == "started\n"
+    assert _wait_gone(marker) == [], "a process that called setsid outlived its step"

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from _runners_support import MODES, PY, make_runner, request, run_to_end, stdout_of
 
-from engine.runners.base import StepHandle, StepOutcome
+from engine.runners.base import StepHandle, StepOutcome, StepSecurity
 from engine.runners.images import resolve_argv
 from engine.runners.local import LocalRunner
 
@@ -200,9 +200,15 @@ def test_overlay_hides_host_tmp_and_isolates_undeclared_paths(tmp_path: Path) ->
             script = (
                 f"test ! -e {host_file} && echo x > {etc_file} && echo y > /dev/shm/s && ls -A /tmp"
             )
+            as_root = StepSecurity(run_as_user=0)  # /etc is root's, in the view as on the host
             status = run_to_end(
                 runner,
-                request(tmp_path / "s", ["sh", "-c", script], outputs=[etc_file, "/dev/shm/s"]),
+                request(
+                    tmp_path / "s",
+                    ["sh", "-c", script],
+                    outputs=[etc_file, "/dev/shm/s"],
+                    security=as_root,
+                ),
             )
             assert status.exit_code == 0, status.stderr_path.read_text()
             assert not Path(etc_file).exists()

@@ -45,9 +45,10 @@ class _Context:
 
     def engine(self) -> Any:
         from engine.executor import Engine
-        from engine.runners.local import LocalRunner, LocalRunnerSettings
+        from engine.runners.local import LocalRunner
+        from engine.runners.setup import local_runner_settings
 
-        runner = LocalRunner(LocalRunnerSettings(isolation=self.settings.isolation))
+        runner = LocalRunner(local_runner_settings(self.settings))
         return Engine(
             self.metadata,
             self.artifacts(),

@@ -28,6 +28,13 @@ class Settings(BaseSettings):
     # finished longer ago than a duration (e.g. "7d"), are deleted with their logs and artifacts.
     retention_keep_last: int | None = None
     retention_older_than: str | None = None
+    # The step sandbox (overlay isolation): the uid steps run as when they name none (default:
+    # one per namespace), whether a securityContext may ask for root, and which host paths a
+    # hostPath volume may bind. None means "as the entry point decides": the single-user CLI
+    # allows root and any path; `kubepipe up --auth` allows neither unless these are set.
+    step_uid: int | None = None
+    allow_root_steps: bool | None = None
+    allowed_host_paths: list[str] | None = None
 
     @property
     def database_url(self) -> str:

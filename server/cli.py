@@ -100,12 +100,48 @@ def server_command(host: str, port: int, auth: bool, insecure: bool) -> None:
 @click.command(name="up")
 @_server_options
 @click.option("--concurrency", default=2, show_default=True, help="runs executed at once")
-def up_command(host: str, port: int, auth: bool, insecure: bool, concurrency: int) -> None:
+@click.option(
+    "--allow-root-steps",
+    is_flag=True,
+    help="with --auth: let a securityContext ask for root (runAsUser: 0, privileged)",
+)
+@click.option(
+    "--allow-host-path",
+    "host_paths",
+    multiple=True,
+    metavar="PATH",
+    help="with --auth: a host directory hostPath volumes may bind (repeatable)",
+)
+def up_command(
+    host: str,
+    port: int,
+    auth: bool,
+    insecure: bool,
+    concurrency: int,
+    allow_root_steps: bool,
+    host_paths: tuple[str, ...],
+) -> None:
     """Everything an embedded user needs in one process: API, dashboard, an engine worker and
-    the scheduler; stops them all on Ctrl-C."""
+    the scheduler; stops them all on Ctrl-C.
+
+    With --auth the server hosts several namespaces, so steps get no root and no host paths
+    unless the flags above grant them (KUBEPIPE_ALLOW_ROOT_STEPS / KUBEPIPE_ALLOWED_HOST_PATHS
+    do the same for separate `kubepipe engine` workers).
+    """
     check_bind(host, auth, insecure)
+    settings = _engine_settings()
+    if allow_root_steps:
+        settings.allow_root_steps = True
+    if host_paths:
+        settings.allowed_host_paths = [*(settings.allowed_host_paths or []), *host_paths]
+    if auth:
+        from engine.runners.setup import isolation_warning, local_runner_settings
+
+        warning = isolation_warning(local_runner_settings(settings, shared=True))
+        if warning:
+            click.echo(f"warning: {warning}", err=True)
     stop = threading.Event()
-    background = _background(concurrency, stop)
+    background = _background(concurrency, stop, settings, shared=auth)
 
     def start() -> None:
         for thread in background:
@@ -120,20 +156,22 @@ def up_command(host: str, port: int, auth: bool, insecure: bool, concurrency: in
                 thread.join(timeout=30)
 
 
-def _background(concurrency: int, stop: threading.Event) -> list[threading.Thread]:
+def _background(
+    concurrency: int, stop: threading.Event, settings: Any, *, shared: bool = False
+) -> list[threading.Thread]:
     """The engine worker and the scheduler loop, as daemon threads sharing `stop`."""
     from artifact_store import open_store
     from engine.executor import Engine
     from engine.metadata.store import MetadataStore
     from engine.retention import delete_run
-    from engine.runners.local import LocalRunner, LocalRunnerSettings
+    from engine.runners.local import LocalRunner
+    from engine.runners.setup import local_runner_settings
     from engine.worker import Worker, WorkerLocked, lock_sqlite_queue, sqlite_path
     from scheduler.clock import SystemClock
     from scheduler.service import Scheduler
     from scheduler.settings import SchedulerSettings
     from scheduler.store import RecurringStore
 
-    settings = _engine_settings()
     db = sqlite_path(settings.database_url)
     try:
         lock = lock_sqlite_queue(db) if db is not None else None
@@ -145,7 +183,7 @@ def _background(concurrency: int, stop: threading.Event) -> list[threading.Threa
         return Engine(
             metadata,
             open_store(settings.artifact_location),
-            LocalRunner(LocalRunnerSettings(isolation=settings.isolation)),  # type: ignore[arg-type]
+            LocalRunner(local_runner_settings(settings, shared=shared)),
             work_root=settings.work_root,
             poll_interval=settings.poll_interval,
             lease_seconds=settings.lease_seconds,

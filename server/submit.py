@@ -17,13 +17,14 @@ from server.uploads import invalid_spec
 def _engine(svc: Services) -> Engine:
     """An engine used only to submit (queue) runs: it never launches a step, so its runner is
     never asked to do anything."""
-    from engine.runners.local import LocalRunner, LocalRunnerSettings
+    from engine.runners.local import LocalRunner
+    from engine.runners.setup import local_runner_settings
 
     settings = svc.settings.engine
     return Engine(
         svc.metadata,
         svc.artifacts,
-        LocalRunner(LocalRunnerSettings(isolation=settings.isolation)),  # type: ignore[arg-type]
+        LocalRunner(local_runner_settings(settings)),
         work_root=settings.work_root,
         lease_seconds=settings.lease_seconds,
     )

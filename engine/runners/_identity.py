@@ -24,7 +24,7 @@ from dataclasses import dataclass
 
 from engine.runners.base import StepSecurity
 
-__all__ = ["CAPABILITIES", "SandboxPolicy", "StepIdentity", "StepRefused", "resolve_identity"]
+__all__ = ["CAPABILITIES", "SandboxPolicy", "StepIdentity", "StepRefused", "find_tool", "resolve_identity"]
 
 # The capability names Linux knows (capabilities(7)), as securityContext spells them.
 CAPABILITIES = frozenset(
@@ -145,31 +145,63 @@ class SandboxPolicy:
 
 @dataclass(frozen=True, slots=True)
 class StepIdentity:
-    """The uid, gids and capabilities a step gets; `privileged` keeps everything (root, all caps)."""
+    """The uid, gids and capabilities a step gets; `privileged` keeps everything (root, all caps).
+
+    `uid`/`gid` are the host's. With `inner_uid` set the step runs in a user namespace of its
+    own that maps that uid (say the 0 a securityContext asked for) to `uid`: it sees itself as
+    that user while the host sees an unprivileged one, as a Kubernetes pod with `hostUsers:
+    false` does.
+    """
 
     uid: int
     gid: int
     groups: tuple[int, ...] = ()
     capabilities: tuple[str, ...] = ()
     privileged: bool = False
+    inner_uid: int | None = None
+    inner_gid: int | None = None
 
-    def drop_argv(self, setpriv: str) -> list[str]:
-        """The `setpriv` prefix that turns the shim's root into this identity before the step."""
+    def drop_argv(self, setpriv: str, unshare: str | None = None) -> list[str]:
+        """The prefix that turns the shim's root into this identity before the step.
+
+        `unshare` (util-linux) makes the user namespace when `inner_uid` is set; a second
+        `setpriv` inside it empties the capability sets again, since a process is granted every
+        capability of a user namespace it creates.
+        """
         if self.privileged:
             return []
         caps = "".join(f",+{name.lower()}" for name in self.capabilities)
+        drop = [f"--inh-caps=-all{caps}", f"--bounding-set=-all{caps}"]
         argv = [
             setpriv,
             f"--reuid={self.uid}",
             f"--regid={self.gid}",
             f"--groups={','.join(map(str, self.groups))}" if self.groups else "--clear-groups",
             "--no-new-privs",
-            f"--inh-caps=-all{caps}",
-            f"--bounding-set=-all{caps}",
+            *drop,
         ]
-        if caps and self.uid != 0:  # a non-root uid keeps added capabilities across exec only so
-            argv.append(f"--ambient-caps=-all{caps}")
-        return [*argv, "--"]
+        inner = self.uid if self.inner_uid is None else self.inner_uid
+        if caps and inner != 0:  # a non-root uid keeps added capabilities across exec only so
+            drop.append(f"--ambient-caps=-all{caps}")
+            if self.inner_uid is None:
+                argv.append(drop[-1])
+        if self.inner_uid is None:
+            return [*argv, "--"]
+        if unshare is None:
+            raise StepRefused("a user namespace was planned but unshare (util-linux) is missing")
+        gid = self.gid if self.inner_gid is None else self.inner_gid
+        return [
+            *argv,
+            "--",
+            unshare,
+            "--user",
+            f"--map-user={self.inner_uid}",
+            f"--map-group={gid}",
+            "--",
+            setpriv,
+            *drop,
+            "--",
+        ]
 
 
 def _capabilities(names: Sequence[str], field: str) -> set[str]:
@@ -185,8 +217,17 @@ def _capabilities(names: Sequence[str], field: str) -> set[str]:
     return found
 
 
-def resolve_identity(policy: SandboxPolicy, security: StepSecurity) -> StepIdentity:
-    """The identity the step runs as, or StepRefused naming the securityContext field."""
+def resolve_identity(
+    policy: SandboxPolicy, security: StepSecurity, user_namespaces: bool = False
+) -> StepIdentity:
+    """The identity the step runs as, or StepRefused naming the securityContext field.
+
+    `user_namespaces`: the kernel lets an unprivileged uid make a user namespace. Then a step
+    runs as root inside one (as a container image's default user is), or as the runAsUser and
+    runAsGroup it names, mapped to its namespace's unprivileged uid outside: it may own and
+    write its whole view, and nothing of the host. Without them it runs as that uid itself.
+    Host ids, root included, are granted only where the policy allows root (the CLI).
+    """
     if security.privileged:
         if not policy.allow_root:
             raise StepRefused(
@@ -194,24 +235,41 @@ def resolve_identity(policy: SandboxPolicy, security: StepSecurity) -> StepIdent
                 "remove it, or start the server with --allow-root-steps"
             )
         return StepIdentity(uid=0, gid=0, privileged=True)
-    uid = security.run_as_user
-    if uid is None:
-        uid = policy.namespace_uid(security.namespace)
-    if uid == 0 and not policy.allow_root:
-        raise StepRefused(
-            "securityContext.runAsUser: 0 asks for root, which this server does not grant; "
-            "run as a non-root uid, or start the server with --allow-root-steps"
+    granted = _granted(policy, security)
+    host = policy.namespace_uid(security.namespace)
+    asked = security.run_as_user is not None or security.run_as_group is not None
+    if policy.allow_root and (asked or security.supplemental_groups):
+        uid = host if security.run_as_user is None else security.run_as_user
+        gid = uid if security.run_as_group is None else security.run_as_group
+        groups = tuple(dict.fromkeys(security.supplemental_groups))
+        return StepIdentity(uid=uid, gid=gid, groups=groups, capabilities=granted)
+    if user_namespaces:
+        inner_uid = 0 if security.run_as_user is None else security.run_as_user
+        if security.run_as_non_root and inner_uid == 0:
+            raise StepRefused(
+                "securityContext.runAsNonRoot is true but the step would run as root (the "
+                "image's default user); give securityContext.runAsUser a non-zero uid"
+            )
+        inner_gid = inner_uid if security.run_as_group is None else security.run_as_group
+        return StepIdentity(
+            uid=host, gid=host, capabilities=granted, inner_uid=inner_uid, inner_gid=inner_gid
         )
-    gid = security.run_as_group if security.run_as_group is not None else uid
-    if gid == 0 and not policy.allow_root:
-        raise StepRefused(
-            "securityContext.runAsGroup: 0 is root's group, which this server does not grant; "
-            "use a non-zero gid, or start the server with --allow-root-steps"
-        )
-    if 0 in security.supplemental_groups and not policy.allow_root:
-        raise StepRefused(
-            "securityContext.supplementalGroups: group 0 is not granted by this server; remove it"
-        )
+    for field, value in (
+        ("runAsUser", security.run_as_user),
+        ("runAsGroup", security.run_as_group),
+        ("supplementalGroups", security.supplemental_groups or None),
+    ):
+        if value is not None:
+            raise StepRefused(
+                f"securityContext.{field}: this server maps a step's ids to unprivileged ones "
+                "through a user namespace, which this kernel does not allow, and grants no host "
+                f"ids; remove {field}, or start the server with --allow-root-steps"
+            )
+    return StepIdentity(uid=host, gid=host, capabilities=granted)
+
+
+def _granted(policy: SandboxPolicy, security: StepSecurity) -> tuple[str, ...]:
+    """The capabilities the step keeps: what it adds, less what it drops, within the policy."""
     added = _capabilities(security.capabilities_add, "add")
     dropped = _capabilities(security.capabilities_drop, "drop")
     if "ALL" in added:
@@ -227,14 +285,10 @@ def resolve_identity(policy: SandboxPolicy, security: StepSecurity) -> StepIdent
             "allows only NET_BIND_SERVICE); remove them, or start the server with "
             "--allow-root-steps"
         )
-    return StepIdentity(
-        uid=uid,
-        gid=gid,
-        groups=tuple(dict.fromkeys(security.supplemental_groups)),
-        capabilities=granted,
-    )
+    return granted
 
 
-def find_setpriv() -> str | None:
-    """The host's `setpriv`, which every step's view shows (it lives under /usr)."""
-    return shutil.which("setpriv", path="/usr/bin:/bin:/usr/sbin:/sbin")
+def find_tool(name: str) -> str | None:
+    """A util-linux tool of the host (`setpriv`, `unshare`), which every step's view shows: it
+    lives under /usr."""
+    return shutil.which(name, path="/usr/bin:/bin:/usr/sbin:/sbin")

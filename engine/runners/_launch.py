@@ -29,7 +29,7 @@ from engine.runners._identity import (
     SandboxPolicy,
     StepIdentity,
     StepRefused,
-    find_setpriv,
+    find_tool,
     resolve_identity,
 )
 from engine.runners._pathmap import PathMap
@@ -45,6 +45,7 @@ from engine.runners._sandbox import (
     Libc,
     MountEntry,
     MountTable,
+    OLD_ROOT,
     OverlayLayout,
     host_top_level,
     make_private_scratch,
@@ -56,8 +57,11 @@ from engine.runners.base import StepRequest, StepVolume, VolumeKind
 __all__ = ["Launcher", "OutputSource", "Spawned"]
 
 _T = TypeVar("_T")
-_SHIM_DIR = "/.kubepipe/bin"
-_RECORDS_DIR = "/.kubepipe"  # where an overlay step's shim keeps its pid and exit status
+_SHIM_DIR = "/.kubepipe-bin"
+# Where an overlay step's shim keeps its pid and exit status: a bind of a root-only (0700) host
+# directory of the workdir, outside the step's layers, so that a step which owns its view's `/`
+# can neither read nor forge them.
+_RECORDS_DIR = "/.kubepipe"
 
 
 class OutputSource(Protocol):
@@ -116,6 +120,7 @@ class Spawned:
         """
         stdin = self.popen.stdin
         assert stdin is not None
+        self.records.spawned(self.popen.pid)
         try:
             stdin.write(f"go {self.popen.pid}\n".encode())
             stdin.close()
@@ -158,14 +163,8 @@ def _inside(cgroup: StepCgroup | None, spawn: Callable[[], _T]) -> Callable[[], 
 
 
 def _records_in(layout: OverlayLayout) -> ShimRecords:
-    """Where an overlay step's shim records land on the host: its root's upper layer."""
-    host = layout.writable_host_dir(_RECORDS_DIR)
-    if host is None:
-        raise ValueError(
-            "the sandbox root is a read-only host mount, so a step's exit status could not "
-            "be kept; use isolation=pathmap"
-        )
-    return ShimRecords(host)
+    """Where an overlay step's shim records land on the host (bound at `_RECORDS_DIR`)."""
+    return ShimRecords(layout.upper.parent / "records")
 
 
 _FILE_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC
@@ -199,9 +198,9 @@ class _Plan:
         self.entries.append((kind, rel, ""))
 
     def records(self, directory: Path) -> None:
-        """The shim's records, empty: see `ShimRecords.reset`."""
-        self.directory(directory)
-        self.entries += [("file", self._relative(directory / n), "") for n in ("pid", "exit")]
+        """The shim's records, empty (see `ShimRecords.reset`), in a directory only root reads."""
+        self.directory(directory, "private")
+        self.entries += [("file", self._relative(directory / n), "") for n in ShimRecords._NAMES]
 
     def python_shims(self, directory: Path, missing: Sequence[str]) -> None:
         """`python`/`python3` links to the engine's interpreter where its directory lacks one."""
@@ -230,6 +229,11 @@ class _Plan:
                     os.symlink(target, path)
             elif what == "whiteout":
                 make_whiteout(path)
+            elif what == "private":
+                try:
+                    os.mkdir(path, 0o700)
+                except FileExistsError:
+                    os.chmod(path, 0o700)
             else:
                 try:
                     os.mkdir(path)
@@ -274,7 +278,9 @@ class Launcher:
         policy: SandboxPolicy | None = None,
     ) -> None:
         self._policy = policy or SandboxPolicy()
-        self._setpriv = find_setpriv()
+        self._setpriv = find_tool("setpriv")
+        self._unshare = find_tool("unshare")
+        self._user_namespaces: bool | None = None
         self._top_level: list[tuple[str, bool]] | None = None
         self._libc: Libc | None = None
         self._mounts: MountTable | None = None
@@ -348,7 +354,7 @@ class Launcher:
         plan = _Plan(layout.upper.parent)
         for path, kind in layout.skeleton():
             plan.directory(path, kind)
-        for extra in (HOME, _RECORDS_DIR):
+        for extra in (HOME, _RECORDS_DIR, OLD_ROOT):
             host = layout.writable_host_dir(extra)
             if host is not None:
                 plan.directory(host)
@@ -394,9 +400,8 @@ class Launcher:
         layout = self._layout(request.workdir)
         owner = (identity.uid, identity.gid)
         layout.place(dict(request.input_files), self._step_dirs(request), owner)
-        home = layout.writable_host_dir(HOME)
-        if home is not None and not identity.privileged:
-            os.chown(home, *owner)
+        if not identity.privileged:
+            layout.hand_over(owner, [HOME])
         volumes = self._volumes(request, layout, owner)
         shim_dir = layout.writable_host_dir(_SHIM_DIR)
         has_shims = shim_dir is not None and bool(self._missing_python)
@@ -404,14 +409,14 @@ class Launcher:
         records = _records_in(layout)
         planned(records)
         drop = self._drop_argv(identity)
+        binds = [(str(records.directory), _RECORDS_DIR, False), *volumes]
 
         def body() -> Spawned:
             libc.unshare(CLONE_NEWNS | CLONE_FS | CLONE_NEWPID)
             libc.mount(None, "/", None, MS_REC | MS_PRIVATE)
-            view = layout.mount_all(libc, volumes)
-            host_root = os.open("/", os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
+            view = layout.mount_all(libc, binds)
             try:
-                os.chroot(layout.root)
+                libc.pivot_root(str(layout.root), str(layout.root) + OLD_ROOT)
                 os.chdir("/")
                 cwd = request.working_dir or "/"
                 check_executable(request.argv[0], env["PATH"], cwd)
@@ -425,9 +430,8 @@ class Launcher:
                     start_new_session=True,
                 )
                 try:
-                    os.fchdir(host_root)  # back out of the chroot: this thread ends here
-                    os.chroot(".")
-                    self._mount_proc(libc, popen, str(layout.root) + "/proc")
+                    self._mount_proc(libc, popen, f"{OLD_ROOT}/proc/{popen.pid}/ns/pid")
+                    libc.umount_detached(OLD_ROOT)  # the host's tree leaves the step's namespace
                 except BaseException:
                     popen.kill()  # the shim is still waiting for its go-ahead: nothing ran
                     popen.wait()
@@ -435,22 +439,21 @@ class Launcher:
             except BaseException:
                 view.close()
                 raise
-            finally:
-                os.close(host_root)
             return Spawned(popen, view, records)
 
         return in_fresh_thread(_inside(cgroup, body))
 
     @staticmethod
-    def _mount_proc(libc: Libc, popen: subprocess.Popen[bytes], target: str) -> None:
+    def _mount_proc(libc: Libc, popen: subprocess.Popen[bytes], pidns: str) -> None:
         """The step's own /proc: of its PID namespace, so it sees its own processes only.
 
         procfs shows the PID namespace of whoever mounts it; the kernel's `pidns=` option (6.15+)
         lets the engine name the shim's instead. Older kernels get the mount done by a helper
         spawned into that namespace (this thread's children land there since the unshare).
         """
+        target = "/proc"
         try:
-            libc.mount("proc", target, "proc", PROC_FLAGS, f"pidns=/proc/{popen.pid}/ns/pid")
+            libc.mount("proc", target, "proc", PROC_FLAGS, f"pidns={pidns}")
             return
         except OSError as error:
             if error.errno != errno.EINVAL:
@@ -467,7 +470,7 @@ class Launcher:
         )
 
     def _identity(self, request: StepRequest) -> StepIdentity:
-        identity = resolve_identity(self._policy, request.security)
+        identity = resolve_identity(self._policy, request.security, self.user_namespaces())
         if self._setpriv is None and not identity.privileged:
             raise StepRefused(
                 "setpriv (util-linux) is not installed, so the step could not be made "
@@ -476,7 +479,37 @@ class Launcher:
         return identity
 
     def _drop_argv(self, identity: StepIdentity) -> list[str]:
-        return identity.drop_argv(self._setpriv) if self._setpriv is not None else []
+        if self._setpriv is None:
+            return []
+        return identity.drop_argv(self._setpriv, self._unshare)
+
+    def user_namespaces(self) -> bool:
+        """Whether an unprivileged uid may make a user namespace here; probed once.
+
+        Kernels and distributions may forbid it (`user.max_user_namespaces=0`, Debian's old
+        `kernel.unprivileged_userns_clone=0`, AppArmor's restriction on Ubuntu 24.04).
+        """
+        if self._user_namespaces is None:
+            self._user_namespaces = self._probe_user_namespaces()
+        return self._user_namespaces
+
+    def _probe_user_namespaces(self) -> bool:
+        if self._setpriv is None or self._unshare is None or os.geteuid() != 0:
+            return False
+        uid = self._policy.namespace_uid("default")
+        probe = StepIdentity(uid=uid, gid=uid, inner_uid=0, inner_gid=0)
+        try:
+            done = subprocess.run(
+                [*probe.drop_argv(self._setpriv, self._unshare), "true"],
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+                timeout=10,
+                check=False,
+            )
+        except (OSError, subprocess.SubprocessError):
+            return False
+        return done.returncode == 0
 
     @staticmethod
     def _step_dirs(request: StepRequest) -> list[str]:

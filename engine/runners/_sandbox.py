@@ -62,6 +62,9 @@ _MS_NOSUID = 2
 _MS_NODEV = 4
 _MS_NOEXEC = 8
 PROC_FLAGS = _MS_NOSUID | _MS_NODEV | _MS_NOEXEC
+_MNT_DETACH = 2
+_PIVOT_ROOT = {"x86_64": 155, "aarch64": 41, "riscv64": 41, "ppc64le": 203, "s390x": 217}
+OLD_ROOT = "/.kubepipe-oldroot"  # where the host's root sits between pivot_root and its unmount
 
 SCRATCH_DIRS = ("/tmp", "/var/tmp")
 HOME = "/tmp/home"
@@ -179,6 +182,7 @@ class Libc:
         self._libc = ctypes.CDLL(ctypes.util.find_library("c") or None, use_errno=True)
         self._libc.mount.argtypes = [ctypes.c_char_p] * 3 + [ctypes.c_ulong, ctypes.c_char_p]
         self._libc.unshare.argtypes = [ctypes.c_int]
+        self._libc.umount2.argtypes = [ctypes.c_char_p, ctypes.c_int]
 
     def _check(self, result: int, what: str) -> None:
         if result != 0:
@@ -188,6 +192,22 @@ class Libc:
     def unshare(self, flags: int) -> None:
         """Detach the calling thread from shared kernel state (here: its mount namespace)."""
         self._check(self._libc.unshare(flags), "unshare")
+
+    def pivot_root(self, new_root: str, put_old: str) -> None:
+        """pivot_root(2), which glibc does not wrap: make `new_root` the namespace's root mount.
+
+        Unlike chroot it leaves no way back to the old root once that is unmounted, and a
+        process under it may make user namespaces (the kernel refuses that to a chrooted one).
+        """
+        number = _PIVOT_ROOT.get(os.uname().machine)
+        if number is None:
+            raise OSError(errno.ENOSYS, f"pivot_root: unknown syscall number on {os.uname().machine}")
+        result = self._libc.syscall(number, os.fsencode(new_root), os.fsencode(put_old))
+        self._check(result, f"pivot_root to {new_root}")
+
+    def umount_detached(self, target: str) -> None:
+        """umount2(MNT_DETACH): take a mount tree out of the namespace, busy or not."""
+        self._check(self._libc.umount2(os.fsencode(target), _MNT_DETACH), f"umount {target}")
 
     def mount(
         self,
@@ -438,6 +458,22 @@ class OverlayLayout:
                     f"cannot place an input at {container_path}: it is inside a host system mount"
                 )
             copy_in(source, host)
+
+    def hand_over(self, owner: tuple[int, int], extra: Sequence[str] = ()) -> None:
+        """Make the step (`owner`: its host uid and gid) the owner of its view's `/`, of the
+        empty top-level directories standing in for the host's, and of `extra` dirs.
+
+        In a container the image's root user owns `/` and may write anywhere in it; here the
+        step's user may, in its own upper layer, while the host's trees stay root's.
+        """
+        os.chown(self.upper, *owner)
+        for path, is_dir in self.masked:
+            if is_dir:
+                os.chown(self.upper / path.lstrip("/"), *owner)
+        for path in extra:
+            host = self.writable_host_dir(path)
+            if host is not None:
+                os.chown(host, *owner)
 
     def _give(self, directory: str, owner: tuple[int, int]) -> None:
         """Chown `directory` and its parents that the image lacks (not shown by the lower layer,

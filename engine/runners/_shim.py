@@ -6,7 +6,10 @@ status. The local runner does the same with the one interpreter every "image" he
 (about 0.3 ms per step, against 13 ms for a Python shim). The shim:
 
 1. waits for one line on stdin, sent once the runner has put it into its cgroup and limits, so the
-   step never runs outside them; if the runner dies first, the read fails and nothing runs;
+   step never runs outside them; if the runner dies first, the read fails, nothing runs, and the
+   shim says so in `<records>/exit` ("unstarted"). The runner records the shim's pid in
+   `<records>/shim` before it sends the line, so an engine that adopts the step can tell a shim
+   still deciding from one that never was;
 2. writes its pid (as the host sees it, sent with the go-ahead: in its own PID namespace it is
    pid 1) to `<records>/pid`, so an engine that died between launching the step and committing
    that it did can still find it;
@@ -41,7 +44,7 @@ __all__ = [
 
 _SCRIPT = """\
 d=$1; shift
-read -r go pid || exit 125
+read -r go pid || { echo unstarted > "$d/exit"; exit 125; }
 echo "$pid" > "$d/pid"
 trap : TERM INT HUP
 "$@" </dev/null
@@ -100,6 +103,21 @@ class ShimRecords:
         except OSError:
             return None
 
+    _NAMES = ("pid", "exit", "shim")
+
+    def spawned(self, shim_pid: int) -> None:
+        """Record the shim's pid (as the host sees it) before it is let go."""
+        (self.directory / "shim").write_text(f"{shim_pid}\n")
+
+    def shim_pid(self) -> int | None:
+        """The shim's pid if a runner spawned it, whether or not it was let go."""
+        text = _read(self.directory / "shim")
+        return int(text) if text and text.isdigit() else None
+
+    def unstarted(self) -> bool:
+        """The shim lost its runner before the go-ahead: the step never ran."""
+        return _read(self.directory / "exit") == "unstarted"
+
     def returncode(self) -> int | None:
         """The step's status in Popen's convention (-N: killed by signal N); None if unrecorded."""
         text = _read(self.directory / "exit")
@@ -116,13 +134,13 @@ class ShimRecords:
         them, and a prepared sandbox (`_spares.py`) can hold them ready.
         """
         self.directory.mkdir(parents=True, exist_ok=True)
-        for name in ("pid", "exit"):
+        for name in self._NAMES:
             flags = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC
             os.close(os.open(self.directory / name, flags, 0o644))
 
     def clear(self) -> None:
         """Forget the records: the step has not been started."""
-        for name in ("pid", "exit"):
+        for name in self._NAMES:
             try:
                 (self.directory / name).unlink()
             except FileNotFoundError:

@@ -128,7 +128,8 @@ class _Step:
 _EXEC_WINDOW = 2.0
 _RETERM_AFTER = 0.3
 
-_NO_STATUS = "ended without recording an exit status"  # killed with its shim, or before it ran
+_NO_STATUS = "ended without recording an exit status"
+_SHIM_DECISION_SECONDS = 5.0  # a shim that lost its runner reads EOF at once; this is slack  # killed with its shim, or before it ran
 
 
 def _launch_record(
@@ -432,9 +433,20 @@ class LocalRunner:
     def _adopt_launched(self, record: LaunchRecord, workdir: Path) -> _Step | None:
         """A step an earlier runner launched but whose engine died before saying so.
 
-        Returns None when it never started (the shim never got to record its pid).
+        Returns None when it never started. A shim that was spawned but has not recorded the
+        step's start is still deciding: it got the go-ahead and is about to run the step, or
+        its runner died first and it is about to say "unstarted". Its runner is gone, so it
+        decides at once; waiting for that is what keeps a relaunch from running the step twice.
         """
         records = record.records
+        shim = records.shim_pid()
+        deadline = time.monotonic() + _SHIM_DECISION_SECONDS
+        while records.pid() is None and shim is not None:
+            if records.unstarted() or not is_same_process(shim, record.written_at, tolerance=60):
+                break
+            if time.monotonic() > deadline:
+                break
+            time.sleep(0.005)
         pid, started_at = records.pid(), records.started_at()
         if pid is None or started_at is None:
             return None

@@ -29,7 +29,14 @@ import json, sys, time
 from pathlib import Path
 from engine.runners.base import StepRequest
 from engine.runners.local import LocalRunner, LocalRunnerSettings
+from engine.runners import _launch
 spec = json.loads(sys.argv[1])
+if spec.get("hold"):  # die after spawning the shim but before letting it go
+    def hold(self):
+        self.records.spawned(self.popen.pid)
+        print(json.dumps({"shim": self.popen.pid}), flush=True)
+        time.sleep(120)
+    _launch.Spawned.release = hold
 runner = LocalRunner(LocalRunnerSettings(isolation=spec["mode"]))
 handle = runner.launch(StepRequest(key=spec["key"], argv=spec["argv"], env={},
     workdir=Path(spec["workdir"]), output_paths=spec["outputs"]))
@@ -45,9 +52,13 @@ def runner(request: pytest.FixtureRequest) -> Iterator[LocalRunner]:
     yield from make_runner(request.param)
 
 
-def _launch_and_die(runner: LocalRunner, step: StepRequest) -> StepHandle:
-    """Launch `step` from an engine in a child process, then SIGKILL that engine."""
+def _launch_and_die(runner: LocalRunner, step: StepRequest, hold: bool = False) -> StepHandle:
+    """Launch `step` from an engine in a child process, then SIGKILL that engine.
+
+    `hold`: the engine dies after spawning the shim and before letting it run the step.
+    """
     spec = {
+        "hold": hold,
         "mode": runner.settings.isolation,
         "key": step.key,
         "argv": list(step.argv),
@@ -64,6 +75,8 @@ def _launch_and_die(runner: LocalRunner, step: StepRequest) -> StepHandle:
     line = engine.stdout.readline()
     engine.send_signal(signal.SIGKILL)
     engine.wait(10)
+    if hold:
+        return StepHandle(step.key, json.loads(line)["shim"], step.workdir, 0.0)
     return StepHandle.from_json(line)
 
 
@@ -89,6 +102,18 @@ def test_a_step_whose_engine_died_before_recording_the_launch_is_adopted_not_rer
     handle = runner.launch(step)  # the new engine saw the node Pending and launches it again
     assert handle.pid == earlier.pid  # ... and gets the running step back, not a second one
     _assert_real_outcome(_status(runner, handle))
+
+
+def test_a_shim_whose_engine_died_before_the_go_ahead_runs_nothing_and_is_relaunched(
+    runner: LocalRunner, tmp_path: Path
+) -> None:
+    step = request(tmp_path / "w", STEP, outputs=["/tmp/out"])
+    held = _launch_and_die(runner, step, hold=True)
+    handle = runner.launch(step)  # waits for the orphaned shim's verdict, then launches afresh
+    assert handle.pid != held.pid
+    _assert_real_outcome(_status(runner, handle))
+    record = LaunchRecord.read(step.workdir)
+    assert record is not None and record.records.shim_pid() == handle.pid
 
 
 def test_a_step_that_ended_while_no_engine_watched_reports_its_exit_and_outputs(

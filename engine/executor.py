@@ -395,7 +395,7 @@ class Engine:
                 work_root=self.work_root,
                 store=self.artifacts,
                 deadline_left=left,
-                pod=PodContext.of(operator.library.spec, run.namespace),
+                pod=PodContext.of(operator.library.spec, state),
             )
             handle = self.runner.launch(request)
         except (KubepipeError, ArtifactStoreError, OSError, ValueError) as exc:

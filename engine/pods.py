@@ -20,9 +20,10 @@ from artifact_store import ArtifactStore, ArtifactStoreError
 from artifact_store.archive import is_tar_gz, pack_path, unpack_to
 from engine.errors import ExpressionError, KubepipeError
 from engine.expressions import expand_env, substitute_obj
-from engine.podspec import PodSpecError, step_security
+from engine.controllers.objects import find_object
+from engine.podspec import ObjectLookup, PodSpecError, step_security
 from engine.podspec import pod_volumes as mounted_volumes
-from engine.phases import NodePhase
+from engine.phases import NodePhase, NodeType
 from engine.runners.base import ResourceLimits, StepOutcome, StepRequest, StepStatus
 from engine.runners.images import resolve_argv
 from engine.spec import Container, Template, TemplateKind, WorkflowSpec
@@ -92,10 +93,17 @@ class PodContext:
     namespace: str = "default"
     security_context: Any = None
     volumes: Any = None
+    objects: ObjectLookup | None = None  # the ConfigMaps/Secrets the run created, by kind+name
 
     @classmethod
-    def of(cls, spec: WorkflowSpec, namespace: str) -> PodContext:
-        return cls(namespace, spec.security_context, spec.volumes)
+    def of(cls, spec: WorkflowSpec, state: RunState) -> PodContext:
+        namespace = state.run.namespace
+        return cls(
+            namespace,
+            spec.security_context,
+            spec.volumes,
+            lambda kind, name: find_object(state, kind, namespace, name),
+        )
 
 
 def build_request(
@@ -112,6 +120,10 @@ def build_request(
     container = template.main_container
     base = work_root / run_id / node.id
     pod = pod or PodContext()
+    # A containerSet's containers are nodes of one pod: its emptyDirs live in the pod's directory.
+    shared = base
+    if node.type is NodeType.CONTAINER and node.parent_id:
+        shared = work_root / run_id / node.parent_id
     staging = base / "staging"  # created only when the step has files to stage
     if staging.exists():
         shutil.rmtree(staging)
@@ -155,6 +167,8 @@ def build_request(
         ],
         pod_volumes=[("spec.volumes", pod.volumes), ("template.volumes", template.volumes)],
         namespace=pod.namespace,
+        objects=pod.objects,
+        volumes_dir=shared,
     )
 
 
@@ -170,6 +184,8 @@ def container_request(
     pod_security: Sequence[tuple[str, Any]] = (),
     pod_volumes: Sequence[tuple[str, Any]] = (),
     namespace: str = "default",
+    objects: ObjectLookup | None = None,
+    volumes_dir: Path | None = None,
 ) -> StepRequest:
     """One container as a runner request: argv (its command/args, or a known image's), env,
     limits, and the securityContext and volumes of its pod (`pod_*`: (field path, value) pairs,
@@ -185,7 +201,13 @@ def container_request(
     env = {e.name: e.value or "" for e in container.env if e.value is not None}
     try:
         security = step_security(pod_security, container.security_context, namespace)
-        volumes, _ = mounted_volumes(pod_volumes, container.volume_mounts, workdir.parent)
+        volumes, _ = mounted_volumes(
+            pod_volumes,
+            container.volume_mounts,
+            volumes_dir or workdir.parent,
+            objects,
+            projected_dir=workdir.parent / "projected",
+        )
     except PodSpecError as exc:
         raise PodSetupError(str(exc)) from None
     return StepRequest(

@@ -13,7 +13,9 @@ models here validate just what is read, so a wrong type is reported with its fie
 from __future__ import annotations
 
 import posixpath
-from collections.abc import Mapping, Sequence
+import os
+import shutil
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -55,10 +57,28 @@ class _HostPath(_Model):
     type: str = ""
 
 
+class _KeyToPath(_Model):
+    key: str
+    path: str
+    mode: int | None = None
+
+
+class _ObjectSource(_Model):
+    """A configMap or secret volume: `name` (configMap) or `secretName` (secret)."""
+
+    name: str | None = None
+    secret_name: str | None = Field(default=None, alias="secretName")
+    items: list[_KeyToPath] = Field(default_factory=list)
+    default_mode: int = Field(default=0o644, alias="defaultMode")
+    optional: bool = False
+
+
 class _Volume(_Model):
     name: str
     host_path: _HostPath | None = Field(default=None, alias="hostPath")
     empty_dir: dict[str, Any] | None = Field(default=None, alias="emptyDir")
+    config_map: _ObjectSource | None = Field(default=None, alias="configMap")
+    secret: _ObjectSource | None = None
 
 
 class _VolumeMount(_Model):
@@ -119,13 +139,25 @@ def step_security(
         raise PodSpecError(str(exc)) from None
 
 
+ObjectLookup = Callable[[str, str], "dict[str, Any] | None"]  # (kind, name) -> stored object
+
+
 def pod_volumes(
-    volumes: Sequence[tuple[str, Any]], mounts: Any, pod_dir: Path
+    volumes: Sequence[tuple[str, Any]],
+    mounts: Any,
+    pod_dir: Path,
+    objects: ObjectLookup | None = None,
+    *,
+    projected_dir: Path | None = None,
 ) -> tuple[list[StepVolume], list[str]]:
     """The container's volumeMounts that this machine can provide, and notes on the others.
 
     `volumes` are (field path, list) pairs (the workflow's, then the template's: a template's
     volume of the same name wins); emptyDirs live in `pod_dir`, shared by the pod's containers.
+    configMap and secret volumes are written there from the objects `objects` finds (those the
+    run created), read-only, as the kubelet projects them, into `projected_dir` (default
+    `pod_dir`): one per container, so that one container's projection never replaces files
+    another has mounted.
     """
     by_name: dict[str, _Volume] = {}
     for where, listed in volumes:
@@ -166,6 +198,10 @@ def pod_volumes(
             kind, source = VolumeKind.HOST_PATH, Path(volume.host_path.path)
         elif volume.empty_dir is not None:
             kind, source = VolumeKind.EMPTY_DIR, pod_dir / "volumes" / mount.name
+        elif volume.config_map is not None or volume.secret is not None:
+            kind = VolumeKind.FILES
+            source = _project(volume, (projected_dir or pod_dir) / mount.name, objects)
+            mount.read_only = True  # the kubelet mounts these read-only whatever the mount says
         else:
             notes.append(f"{where}: volume {mount.name!r} is not a hostPath or emptyDir: not "
                          "mounted locally")
@@ -189,3 +225,42 @@ def pod_volumes(
         except ValueError as exc:
             raise PodSpecError(f"{where}: {exc}") from None
     return found, notes
+
+
+def _project(volume: _Volume, target: Path, objects: ObjectLookup | None) -> Path:
+    """Write a configMap/secret volume's files (its keys, or its `items`) into `target`."""
+    from engine.controllers.objects import object_files
+
+    source = volume.config_map or volume.secret
+    assert source is not None
+    kind, field = ("ConfigMap", "configMap.name") if volume.config_map else ("Secret", "secret.secretName")
+    name = source.name if volume.config_map else source.secret_name
+    if not name:
+        raise PodSpecError(f"volumes {volume.name!r}: {field} is required")
+    obj = objects(kind, name) if objects is not None else None
+    if obj is None and not source.optional:
+        raise PodSpecError(
+            f"volumes {volume.name!r}: {kind} {name!r} not found: create it in an earlier step "
+            "of this run (a resource template with action: create), or mark the volume "
+            "optional: true"
+        )
+    files = object_files(obj) if obj is not None else {}
+    chosen = {item.key: (item.path, item.mode) for item in source.items} or {
+        key: (key, None) for key in files
+    }
+    if target.exists():
+        shutil.rmtree(target)
+    target.mkdir(parents=True)
+    for key, (path, mode) in chosen.items():
+        if key not in files:
+            if source.optional:
+                continue
+            raise PodSpecError(f"volumes {volume.name!r}: {kind} {name!r} has no key {key!r}")
+        relative = posixpath.normpath(path)
+        if relative.startswith(("/", "..")):
+            raise PodSpecError(f"volumes {volume.name!r}: items path {path!r} must stay inside the volume")
+        file = target / relative
+        file.parent.mkdir(parents=True, exist_ok=True)
+        file.write_bytes(files[key])
+        os.chmod(file, (source.default_mode if mode is None else mode) & 0o777)
+    return target

@@ -641,8 +641,8 @@ def _only_kubepipe_annotations(metadata: Any) -> bool:
 
 
 # Pod fields the local runner applies (engine/podspec.py): securityContext always, volumes when
-# each is a hostPath or an emptyDir. They stay k8s-only for substitution and export purposes.
-_LOCAL_VOLUME_KINDS = frozenset({"hostPath", "emptyDir"})
+# each is a hostPath, an emptyDir, or a ConfigMap/Secret the run creates. They stay k8s-only for substitution and export purposes.
+_LOCAL_VOLUME_KINDS = frozenset({"hostPath", "emptyDir", "configMap", "secret"})
 
 
 def _applied_locally(field: str, value: Any) -> bool:

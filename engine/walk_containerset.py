@@ -1,7 +1,9 @@
 """containerSet templates: several containers of one pod, started in `dependencies` order.
 
 Locally each container is its own process (a child node of type Container), so containers do
-not share a filesystem: the workspace volumes Argo mounts into all of them are not applied.
+not share a filesystem, except through the pod's volumes: the containerSet's `volumeMounts`
+(Argo mounts them into every container) and the pod's emptyDirs, which live in the pod node's
+directory and so are the same for all of its containers.
 The pod succeeds when every container succeeds; `outputs.result` and output parameters come
 from the container named `main`, as in Argo.
 """
@@ -79,11 +81,19 @@ def _container_template(pod: Template, spec: Container, name: str) -> Template:
     """One container as a plain container template; `main` also carries the pod's outputs."""
     body = spec.dump()
     body.pop("dependencies", None)
+    assert pod.container_set is not None
+    shared = pod.container_set.volume_mounts or []
+    if shared:
+        body["volumeMounts"] = [*shared, *(body.get("volumeMounts") or [])]
     template: dict[str, object] = {
         "name": f"{pod.name}.{name}",
         "container": body,
         "inputs": pod.inputs.dump(),
     }
+    for field in ("volumes", "securityContext"):  # the pod's, for each of its containers
+        value = pod.dump().get(field)
+        if value:
+            template[field] = value
     if name == MAIN:
         template["outputs"] = pod.outputs.dump()
     return Template.model_validate(template)

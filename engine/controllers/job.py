@@ -30,6 +30,7 @@ from pydantic import ValidationError
 from engine.controllers.registry import ResourceContext, name_suffix, process_handles
 from engine.errors import KubepipeError
 from engine.phases import NodePhase, NodeType
+from engine.controllers.objects import find_object
 from engine.pods import PodSetupError, container_request, phase_for, store_logs
 from engine.runners.base import StepHandle
 from engine.spec import Container
@@ -319,6 +320,7 @@ class JobController:
                     ],
                     pod_volumes=[("spec.template.spec.volumes", pod_spec.get("volumes"))],
                     namespace=ctx.namespace,
+                    objects=lambda kind, name: find_object(state, kind, ctx.namespace, name),
                 )
                 handle = ctx.runner.launch(request)
                 containers.append(

@@ -441,9 +441,12 @@ def default_registry() -> ControllerRegistry:
     from importlib.metadata import entry_points
 
     from engine.controllers.job import JobController
+    from engine.controllers.objects import ConfigMapController, SecretController
 
     registry = ControllerRegistry()
     registry.register(JobController())
+    registry.register(ConfigMapController())
+    registry.register(SecretController())
     for entry in entry_points(group=CONTROLLERS_GROUP):
         try:
             registry.register(entry.load()())

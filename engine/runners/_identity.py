@@ -138,8 +138,8 @@ class SandboxPolicy:
             return True
         normal = os.path.normpath(path)
         return any(
-            normal == os.path.normpath(root) or normal.startswith(os.path.normpath(root) + "/")
-            for root in self.host_paths
+            normal == root or normal.startswith(root.rstrip("/") + "/")
+            for root in (os.path.normpath(r) for r in self.host_paths)
         )
 
 

@@ -243,6 +243,11 @@ class _Plan:
                     make_private_scratch(path, sticky=what == "scratch")
 
 
+def _close_all(fds: list[int]) -> None:
+    for fd in fds:
+        os.close(fd)
+
+
 def _check_host_path(volume: StepVolume, source: str) -> None:
     """A hostPath's `type`, as the kubelet checks (and, for the *OrCreate types, makes) it."""
     kind = volume.host_type
@@ -402,7 +407,7 @@ class Launcher:
         layout.place(dict(request.input_files), self._step_dirs(request), owner)
         if not identity.privileged:
             layout.hand_over(owner, [HOME])
-        volumes = self._volumes(request, layout, owner)
+        volumes = self._volumes(request, layout)
         shim_dir = layout.writable_host_dir(_SHIM_DIR)
         has_shims = shim_dir is not None and bool(self._missing_python)
         env = self._env(HOME, _SHIM_DIR if has_shims else None, request, lambda value: value)
@@ -414,7 +419,11 @@ class Launcher:
         def body() -> Spawned:
             libc.unshare(CLONE_NEWNS | CLONE_FS | CLONE_NEWPID)
             libc.mount(None, "/", None, MS_REC | MS_PRIVATE)
-            view = layout.mount_all(libc, binds)
+            held: list[int] = []
+            try:
+                view = layout.mount_all(libc, self._pin_host_paths(request, binds, held))
+            finally:
+                _close_all(held)
             try:
                 libc.pivot_root(str(layout.root), str(layout.root) + OLD_ROOT)
                 os.chdir("/")
@@ -522,12 +531,16 @@ class Launcher:
         return list(dict.fromkeys(dirs))
 
     def _volumes(
-        self, request: StepRequest, layout: OverlayLayout, owner: tuple[int, int]
+        self, request: StepRequest, layout: OverlayLayout
     ) -> list[tuple[str, str, bool]]:
-        """Check each volume against the policy and make its mount point; (source, path, ro)."""
+        """Check each volume against the policy and make its mount point; (source, path, ro).
+
+        A hostPath is checked here as named, and again, as it really is, by `_pin_host_paths`
+        in the step's mount namespace just before its bind.
+        """
         binds: list[tuple[str, str, bool]] = []
         for volume in request.volumes:
-            source = self._volume_source(volume, owner)
+            source = self._volume_source(volume)
             target = layout.writable_host_dir(volume.mount_path)
             if target is None:
                 raise StepRefused(
@@ -542,21 +555,46 @@ class Launcher:
             binds.append((source, volume.mount_path, volume.read_only))
         return binds
 
-    def _volume_source(self, volume: StepVolume, owner: tuple[int, int]) -> str:
+    def _volume_source(self, volume: StepVolume) -> str:
         assert volume.source is not None
         source = os.path.normpath(volume.source)
-        if volume.kind is VolumeKind.HOST_PATH:
-            if not self._policy.host_path_allowed(source):
-                allowed = ", ".join(self._policy.host_paths or ()) or "none"
-                raise StepRefused(
-                    f"volumes {volume.name!r}: hostPath {source} is not in this server's allowed "
-                    f"host paths ({allowed}); the operator can allow it with --allow-host-path"
-                )
-            _check_host_path(volume, source)
-        elif volume.kind is VolumeKind.EMPTY_DIR:
+        if volume.kind is VolumeKind.EMPTY_DIR:
             os.makedirs(source, exist_ok=True)
             os.chmod(source, 0o777)  # as a kubelet makes an emptyDir: any uid may write
+        elif volume.kind is VolumeKind.HOST_PATH:
+            self._allowed_host_path(volume.name, source, source)
+            _check_host_path(volume, source)
         return source
+
+    def _allowed_host_path(self, name: str, source: str, real: str) -> None:
+        if not self._policy.host_path_allowed(real):
+            allowed = ", ".join(self._policy.host_paths or ()) or "none"
+            shown = source if real == source else f"{source} (which is {real})"
+            raise StepRefused(
+                f"volumes {name!r}: hostPath {shown} is not in this server's allowed "
+                f"host paths ({allowed}); the operator can allow it with --allow-host-path"
+            )
+
+    def _pin_host_paths(
+        self, request: StepRequest, binds: list[tuple[str, str, bool]], held: list[int]
+    ) -> list[tuple[str, str, bool]]:
+        """Open each hostPath and bind it through that descriptor, checked where it really is.
+
+        Called in the step's mount namespace (a bind's source must be of the same namespace).
+        The kernel resolves links once, in the open; the check reads what was opened: a tenant
+        who swaps a directory of an allowed path for a link in between binds nothing else.
+        """
+        kinds = {v.mount_path: v for v in request.volumes}
+        pinned = []
+        for source, path, read_only in binds:
+            volume = kinds.get(path)
+            if volume is not None and volume.kind is VolumeKind.HOST_PATH:
+                fd = os.open(source, os.O_PATH | os.O_CLOEXEC)
+                held.append(fd)
+                self._allowed_host_path(volume.name, source, os.readlink(f"/proc/self/fd/{fd}"))
+                source = f"/proc/self/fd/{fd}"
+            pinned.append((source, path, read_only))
+        return pinned
 
     def spawn_pathmap(
         self,

@@ -70,7 +70,13 @@ from engine.runners._sandbox import OverlayView
 from engine.runners._shim import LaunchRecord, ShimRecords
 from engine.runners._spares import AHEAD, SparePool
 from engine.runners._status import build_status, launch_failure_message, lost_status
-from engine.runners.base import ResourceLimits, StepHandle, StepRequest, StepStatus
+from engine.runners.base import (
+    ResourceLimits,
+    StepHandle,
+    StepRequest,
+    StepSecurity,
+    StepStatus,
+)
 
 __all__ = ["LocalRunner", "LocalRunnerSettings"]
 
@@ -130,6 +136,17 @@ _RETERM_AFTER = 0.3
 
 _NO_STATUS = "ended without recording an exit status"
 _SHIM_DECISION_SECONDS = 5.0  # a shim that lost its runner reads EOF at once; this is slack  # killed with its shim, or before it ran
+
+
+def _pathmap_notes(request: StepRequest) -> list[str]:
+    """What path mapping cannot give a step that asked for it (overlay isolation can)."""
+    notes = []
+    if request.volumes:
+        names = ", ".join(v.name for v in request.volumes)
+        notes.append(f"volumes not mounted: isolation=pathmap cannot mount ({names})")
+    if request.security != StepSecurity(namespace=request.security.namespace):
+        notes.append("securityContext not applied: with isolation=pathmap steps run as the engine")
+    return notes
 
 
 def _launch_record(
@@ -229,6 +246,8 @@ class LocalRunner:
                 flags = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC
                 stdio.append(os.open(request.workdir / name, flags, 0o644))
             step.cgroup = self._make_cgroup(request, step.notes)
+            if mode == "pathmap":
+                step.notes += _pathmap_notes(request)
             spawn = (
                 self._launcher.spawn_overlay if mode == "overlay" else self._launcher.spawn_pathmap
             )

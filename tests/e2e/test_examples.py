@@ -115,3 +115,14 @@ def test_failing_step(run_json) -> None:
     assert nodes["fail"]["message"] == "Error (exit code 2)"
     assert nodes["after-fail"]["phase"] == "Omitted"
     assert nodes["independent"]["phase"] == "Succeeded"
+
+
+def test_volumes_and_security(run_json) -> None:
+    """A ConfigMap one step creates is mounted by the next; a containerSet's containers share
+    an emptyDir; the workflow's securityContext sets the uid the steps see."""
+    code, run = run_json(EXAMPLES / "volumes-and-security.yaml")
+    nodes = by_name(run)
+    assert code == 0 and run["phase"] == "Succeeded"
+    assert nodes["read-config"]["outputs"]["result"] == "uid=1000 lr=0.01 epochs=3"
+    assert nodes["share-scratch"]["outputs"]["result"] == "made-by-produce"
+    assert nodes["make-config"]["phase"] == "Succeeded"

@@ -279,3 +279,15 @@ def test_a_shared_runner_honours_run_as_user_inside_a_user_namespace(
     assert mine is not None
     upper = tmp_path / "s" / "upper" / "tmp" / "mine"
     assert upper.stat().st_uid == host  # what it wrote belongs to an unprivileged host uid
+
+
+def test_a_host_path_that_links_out_of_the_allow_list_is_refused(tmp_path: Path) -> None:
+    allowed = tmp_path / "allowed"
+    allowed.mkdir()
+    (allowed / "etc").symlink_to("/etc")
+    policy = SandboxPolicy(allow_root=False, host_paths=(str(allowed),))
+    for runner in _runner(policy):
+        volume = StepVolume("v", VolumeKind.HOST_PATH, "/mnt/v", allowed / "etc")
+        status = run_to_end(runner, request(tmp_path / "s", ["ls", "/mnt/v"], volumes=[volume]))
+        assert status.outcome is StepOutcome.LAUNCH_FAILED
+        assert "(which is /etc)" in status.message and "not in this server's allowed" in status.message

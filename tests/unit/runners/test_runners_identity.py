@@ -1,0 +1,77 @@
+"""Who a step runs as, decided from the operator's policy and the step's securityContext."""
+
+from __future__ import annotations
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from engine.runners._identity import SandboxPolicy, StepRefused, resolve_identity
+from engine.runners.base import StepSecurity
+
+SHARED = SandboxPolicy(allow_root=False, host_paths=())
+CLI = SandboxPolicy()
+
+
+@given(st.text(min_size=1, max_size=63))
+def test_every_namespace_gets_a_stable_unprivileged_uid(namespace: str) -> None:
+    uid = SHARED.namespace_uid(namespace)
+    assert uid == SandboxPolicy().namespace_uid(namespace)
+    assert SHARED.uid_base <= uid < SHARED.uid_base + SHARED.uid_span
+
+
+def test_a_configured_step_uid_serves_every_namespace() -> None:
+    policy = SandboxPolicy(step_uid=4242)
+    assert {policy.namespace_uid(n) for n in ("a", "b")} == {4242}
+    with pytest.raises(ValueError, match="unprivileged"):
+        SandboxPolicy(step_uid=0)
+
+
+def test_default_step_is_root_in_a_user_namespace_or_its_namespace_uid() -> None:
+    host = SHARED.namespace_uid("team-a")
+    inside = resolve_identity(SHARED, StepSecurity(namespace="team-a"), user_namespaces=True)
+    assert (inside.uid, inside.gid, inside.inner_uid, inside.inner_gid) == (host, host, 0, 0)
+    plain = resolve_identity(SHARED, StepSecurity(namespace="team-a"), user_namespaces=False)
+    assert (plain.uid, plain.inner_uid, plain.capabilities) == (host, None, ())
+
+
+def test_the_cli_grants_host_ids_the_shared_server_maps_them() -> None:
+    asked = StepSecurity(run_as_user=0, run_as_group=0, supplemental_groups=(10,))
+    granted = resolve_identity(CLI, asked, user_namespaces=True)
+    assert (granted.uid, granted.gid, granted.groups, granted.inner_uid) == (0, 0, (10,), None)
+    mapped = resolve_identity(SHARED, StepSecurity(run_as_user=0), user_namespaces=True)
+    assert mapped.uid != 0 and mapped.inner_uid == 0
+
+
+def test_run_as_non_root_refuses_the_image_default_of_root() -> None:
+    with pytest.raises(StepRefused, match="runAsNonRoot"):
+        resolve_identity(SHARED, StepSecurity(run_as_non_root=True), user_namespaces=True)
+    ok = resolve_identity(
+        SHARED, StepSecurity(run_as_non_root=True, run_as_user=1000), user_namespaces=True
+    )
+    assert ok.inner_uid == 1000
+
+
+def test_drop_argv_keeps_only_the_granted_capabilities() -> None:
+    identity = resolve_identity(
+        CLI, StepSecurity(run_as_user=5, capabilities_add=("cap_net_raw",)), False
+    )
+    argv = identity.drop_argv("/usr/bin/setpriv")
+    assert "--bounding-set=-all,+net_raw" in argv and "--ambient-caps=-all,+net_raw" in argv
+    assert "--no-new-privs" in argv and argv[-1] == "--"
+    nested = resolve_identity(SHARED, StepSecurity(), True).drop_argv("setpriv", "unshare")
+    assert nested[nested.index("unshare") :] == [
+        "unshare", "--user", "--map-user=0", "--map-group=0", "--",
+        "setpriv", "--inh-caps=-all", "--bounding-set=-all", "--",
+    ]
+
+
+@pytest.mark.parametrize(
+    ("root", "path", "allowed"),
+    [("/data", "/data", True), ("/data", "/data/x/../y", True), ("/data", "/data2", False),
+     ("/data", "/data/../etc", False), ("/", "/anything", True)],
+)
+def test_host_path_allow_list_is_by_whole_components(root: str, path: str, allowed: bool) -> None:
+    assert SandboxPolicy(host_paths=(root,)).host_path_allowed(path) is allowed
+    assert SandboxPolicy(host_paths=None).host_path_allowed(path)
+    assert not SandboxPolicy(host_paths=()).host_path_allowed(path)

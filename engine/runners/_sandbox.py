@@ -348,7 +348,10 @@ class OverlayLayout:
             if os.path.isdir(path):
                 self.actions.append(_Action("bind", path, path, read_only=True))
         self.whiteouts: list[Path] = []
-        for path in dict.fromkeys(os.path.normpath(p) for p in hidden):
+        hidden = list(dict.fromkeys(os.path.normpath(p) for p in hidden))
+        for path in hidden:
+            if any(_under(path, other) and other != path for other in hidden):
+                continue  # hidden with the tree it is in
             if not self._shown(path) and not any(_under(path, p) for p in passthrough):
                 continue  # nothing shows it anyway
             host = self.writable_host_dir(path)

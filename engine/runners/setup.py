@@ -46,6 +46,7 @@ def isolation_warning(runner: LocalRunnerSettings) -> str | None:
     Overlay isolation is what keeps tenants apart (own uid, PID namespace, no view of the
     engine's files); path mapping, the fallback, keeps their files apart only.
     """
+    reason: str | None = None
     if runner.isolation == "pathmap":
         reason = "isolation=pathmap was configured"
     else:

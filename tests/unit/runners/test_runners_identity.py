@@ -75,3 +75,23 @@ def test_host_path_allow_list_is_by_whole_components(root: str, path: str, allow
     assert SandboxPolicy(host_paths=(root,)).host_path_allowed(path) is allowed
     assert SandboxPolicy(host_paths=None).host_path_allowed(path)
     assert not SandboxPolicy(host_paths=()).host_path_allowed(path)
+
+
+def test_entry_points_build_the_policy_from_settings(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from engine.runners.setup import isolation_warning, local_runner_settings
+    from engine.settings import Settings
+
+    settings = Settings(home=tmp_path / "home", db_url=f"sqlite:///{tmp_path}/db/k.db")
+    cli = local_runner_settings(settings).sandbox
+    shared = local_runner_settings(settings, shared=True).sandbox
+    assert cli.allow_root and cli.host_paths is None
+    assert not shared.allow_root and shared.host_paths == ()
+    assert set(shared.hidden_paths) == {
+        str(tmp_path / "home"), str(tmp_path / "db"), str(tmp_path / "home" / "artifacts")
+    }
+    granted = Settings(home=tmp_path, allow_root_steps=True, allowed_host_paths=["/data"])
+    opened = local_runner_settings(granted, shared=True).sandbox
+    assert opened.allow_root and opened.host_paths == ("/data",)
+    pathmap = local_runner_settings(Settings(home=tmp_path, isolation="pathmap"), shared=True)
+    warning = isolation_warning(pathmap)
+    assert warning is not None and "isolation=pathmap" in warning and "weaker" in warning

@@ -305,7 +305,7 @@ class OverlayLayout:
         self.root = workdir / "root"
         self.shm = workdir / "shm"
         self.actions: list[_Action] = []
-        # None keeps the whole host visible (the layout of a step that runs as the host's root).
+        # None shows the whole host through the lower layer (a layout with no tenant to contain).
         self._runtime = None if runtime is None else [os.path.normpath(p) for p in runtime]
         passthrough = list(dict.fromkeys(os.path.normpath(p) for p in passthrough))
         self._passthrough = passthrough

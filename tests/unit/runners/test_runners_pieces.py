@@ -333,3 +333,31 @@ def test_every_runner_satisfies_the_protocol() -> None:
         assert all(isinstance(r, Runner) for r in runners)
     finally:
         local.close()
+
+
+def test_tenant_plan_shows_only_runtime_trees_and_hides_state(tmp_path: Path) -> None:
+    code = tmp_path / "code"  # stands for the engine's source tree, with a home inside it
+    (code / ".home").mkdir(parents=True)
+    layout = OverlayLayout(
+        tmp_path,
+        read_mounts(MOUNTINFO),
+        passthrough=["/usr/lib/python3", str(code)],
+        runtime=["/usr", "/etc"],
+        hidden=[str(code / ".home"), "/etc/kubepipe", "/etc/kubepipe/db", "/var/lib/kp"],
+        top_level=[("usr", True), ("etc", True), ("work", True), ("srv", True), ("tmp", True),
+                   ("proc", True), (".dockerenv", False)],
+    )
+    kinds = {a.target: a.kind for a in layout.actions}
+    assert kinds["/dev"] == "dev" and "/proc" not in kinds  # own /dev; /proc mounted at spawn
+    assert kinds[str(code)] == "bind"  # the engine's code, read-only at its own path
+    assert kinds[str(code / ".home")] == "mask"  # state inside a bound tree: an empty tmpfs
+    assert "/usr/lib/python3" not in kinds  # already shown by the /usr runtime tree
+    assert "/srv/my data" not in kinds and "/mnt/tools" not in kinds  # under masked trees
+    assert layout.masked == [("/work", True), ("/srv", True), ("/.dockerenv", False)]
+    entries = {path: kind for path, kind in layout.skeleton()}
+    assert entries[tmp_path / "upper" / "work"] == "opaque"
+    assert entries[tmp_path / "upper" / ".dockerenv"] == "whiteout"
+    assert entries[tmp_path / "upper" / "etc" / "kubepipe"] == "whiteout"  # /etc/kubepipe/db with it
+    assert tmp_path / "upper" / "etc" / "kubepipe" / "db" not in entries
+    bind_target = tmp_path / "upper" / str(code).lstrip("/")
+    assert entries[bind_target] == "dir"  # the bind's mount point, in the private /tmp

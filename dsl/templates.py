@@ -32,10 +32,16 @@ from dsl.errors import TracingError
 from engine import spec as s
 
 _MKDIRS = 'mkdir -p %s %s && exec "$0" "$@"' % (PARAM_OUT.rstrip("/"), ART_OUT.rstrip("/"))
+# The importer reads the host's file through a hostPath volume of its own (a step sees nothing
+# of the host otherwise), so a server's allowed host paths decide what may be imported.
+_IMPORT_SOURCE = "/kubepipe/import/source"
+_IMPORT_HOST_PATH = "{{=sprig.trimPrefix('file://', inputs.parameters['artifact_uri'])}}"
 _IMPORT = """\
 import json, os, shutil, sys
 uri, target = sys.argv[1], sys.argv[2]
-src = uri[len("file://"):] if uri.startswith("file://") else uri
+src = "/kubepipe/import/source"
+if not os.path.exists(src):  # no volume (path-mapped steps see the host itself)
+    src = uri[len("file://"):] if uri.startswith("file://") else uri
 if not os.path.exists(src):
     sys.exit("importer: %s does not exist (give a local path or a file:// uri)" % uri)
 os.makedirs(os.path.dirname(target), exist_ok=True)
@@ -134,6 +140,10 @@ def component_template(
     env = dict(getattr(getattr(comp, "spec", None), "env", {}) or {})
     env.update(options.get("env", {}))
     container.env = [s.EnvVar(name=k, value=v) for k, v in env.items()]
+    volumes = None
+    if isinstance(comp, ImporterComponent):
+        volumes = [{"name": "import-source", "hostPath": {"path": _IMPORT_HOST_PATH}}]
+        container.volume_mounts = [{"name": "import-source", "mountPath": _IMPORT_SOURCE}]
     return s.Template(
         name=name,
         inputs=s.Inputs(parameters=params, artifacts=artifacts),
@@ -142,6 +152,7 @@ def component_template(
         retry_strategy=_retry(options.get("retry")),
         active_deadline_seconds=str(options["timeout"]) if "timeout" in options else None,
         metadata={"annotations": annotations},
+        volumes=volumes,
     )
 
 

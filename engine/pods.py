@@ -63,8 +63,9 @@ def finalize_template(node: NodeRecord, template: Template) -> Template:
     values = _pod_values(node, template)
     body = template.dump()
     body.pop("inputs", None)
-    # Kubernetes-only fields (e.g. metrics) are not applied locally, so never substituted.
-    for alias in type(template).k8s_only_aliases():
+    # Kubernetes-only fields (e.g. metrics) are not applied locally, so never substituted; the
+    # pod fields the runner applies are, as Argo substitutes a volume's claimName or path.
+    for alias in type(template).k8s_only_aliases() - _APPLIED_POD_FIELDS:
         body.pop(alias, None)
     try:
         filled = substitute_obj(
@@ -75,14 +76,10 @@ def finalize_template(node: NodeRecord, template: Template) -> Template:
     if filled == body:
         return template
     filled["inputs"] = template.inputs.dump()
-    kept = template.dump()
-    for alias in _APPLIED_POD_FIELDS:  # not substituted, but the runner reads them
-        if alias in kept:
-            filled[alias] = kept[alias]
     return Template.model_validate(filled)
 
 
-_APPLIED_POD_FIELDS = ("securityContext", "volumes")
+_APPLIED_POD_FIELDS = frozenset({"securityContext", "volumes"})
 
 
 @dataclass(frozen=True)

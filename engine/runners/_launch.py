@@ -522,13 +522,12 @@ class Launcher:
 
     @staticmethod
     def _step_dirs(request: StepRequest) -> list[str]:
-        """Dirs the step is told to write to: its working dir and its outputs' parents."""
-        dirs = [d for d in (request.working_dir,) if d]
-        for path in request.output_paths:
-            parent = posixpath.dirname(path)
-            if parent != "/":
-                dirs.append(parent)
-        return list(dict.fromkeys(dirs))
+        """Dirs made for the step before it starts: its working dir, as a kubelet makes it.
+
+        Its outputs' folders are not: a step that runs `mkdir /mnt/out` (Argo's examples do)
+        must not find it made. It can make them, as the owner of its view's `/`.
+        """
+        return [d for d in (request.working_dir,) if d]
 
     def _volumes(
         self, request: StepRequest, layout: OverlayLayout

@@ -444,8 +444,9 @@ class OverlayLayout:
     ) -> None:
         """The step's own part: its extra dirs (HOME, working dir) and its inputs.
 
-        `owner` (uid, gid) is given the extra dirs the step did not find in its image, as a
-        kubelet gives a non-root container its emptyDir: the step can write where it was told to.
+        `owner` (uid, gid) is given the extra dirs and the inputs, with the folders made for
+        them that its image lacks: the step may write where it was told to, and change its
+        inputs, as a container whose init step fetched them for it may.
         """
         for directory in extra_dirs:
             host = self.writable_host_dir(directory)
@@ -461,6 +462,9 @@ class OverlayLayout:
                     f"cannot place an input at {container_path}: it is inside a host system mount"
                 )
             copy_in(source, host)
+            if owner is not None:  # the step's own files, as if it had fetched them itself
+                self._give(posixpath.dirname(container_path), owner)
+                _chown_tree(host, owner)
 
     def hand_over(self, owner: tuple[int, int], extra: Sequence[str] = ()) -> None:
         """Make the step (`owner`: its host uid and gid) the owner of its view's `/`, of the
@@ -594,6 +598,15 @@ class OverlayLayout:
             except OSError:
                 pass  # the filesystem itself is read-only; the bind already is too
         return True
+
+
+def _chown_tree(path: Path, owner: tuple[int, int]) -> None:
+    """lchown `path` and, for a directory, everything below it (links themselves, not targets)."""
+    os.lchown(path, *owner)
+    if path.is_dir() and not path.is_symlink():
+        for folder, dirs, files in os.walk(path):
+            for name in (*dirs, *files):
+                os.lchown(os.path.join(folder, name), *owner)
 
 
 def host_top_level() -> list[tuple[str, bool]]:

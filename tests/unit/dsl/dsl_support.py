@@ -56,17 +56,27 @@ def _same_pruned(a: Any, b: Any) -> bool:
     return prune(a) == prune(b)
 
 
-def run_pipeline(pipeline: Any, tmp: Path, parameters: dict[str, Any] | None = None) -> Ran:
+def run_pipeline(
+    pipeline: Any,
+    tmp: Path,
+    parameters: dict[str, Any] | None = None,
+    runner_settings: LocalRunnerSettings | None = None,
+) -> Ran:
     """Compile and run a pipeline to the end; outputs are re-typed as `kubepipe get` would."""
-    return run_text(compiled_text(pipeline), tmp, parameters)
+    return run_text(compiled_text(pipeline), tmp, parameters, runner_settings)
 
 
-def run_text(text: str, tmp: Path, parameters: dict[str, Any] | None = None) -> Ran:
+def run_text(
+    text: str,
+    tmp: Path,
+    parameters: dict[str, Any] | None = None,
+    runner_settings: LocalRunnerSettings | None = None,
+) -> Ran:
     """Run workflow YAML (compiled or hand-written) to the end in the store under `tmp`."""
     manifest, source, _ = load_manifest(text)
     workflow = as_workflow(manifest)
     metadata = MetadataStore(f"sqlite:///{tmp / 'kp.db'}")
-    runner = LocalRunner(LocalRunnerSettings())
+    runner = LocalRunner(runner_settings or LocalRunnerSettings())
     engine = Engine(
         metadata,
         LocalArtifactStore(tmp / "artifacts"),

@@ -24,10 +24,31 @@ def count_lines(data: Input[Dataset], prefix: str | None = None) -> str:
 
 @pytest.fixture
 def host_dir() -> Iterator[Path]:
-    """A directory outside /tmp: steps get a private /tmp, as pods do, so an importer cannot see it."""
+    """A host directory: the importer step sees it through the hostPath volume it mounts."""
     path = Path(tempfile.mkdtemp(dir=Path.home(), prefix=".kubepipe-dsl-test-"))
     yield path
     shutil.rmtree(path, ignore_errors=True)
+
+
+def test_importer_of_a_host_path_a_shared_server_does_not_allow_fails_naming_it(
+    tmp_path: Path, host_dir: Path
+) -> None:
+    from engine.runners._identity import SandboxPolicy
+    from engine.runners.local import LocalRunnerSettings
+
+    source = host_dir / "data.csv"
+    source.write_text("a\n")
+
+    @dsl.pipeline(name="importer")
+    def imported(uri: str = str(source)) -> str:
+        data = dsl.importer(artifact_uri=uri, artifact_class=Dataset)
+        return count_lines(data=data.output).output
+
+    shared = LocalRunnerSettings(sandbox=SandboxPolicy(allow_root=False, host_paths=()))
+    ran = run_pipeline(imported, tmp_path, runner_settings=shared)
+    assert ran.phase == "Error"
+    (step,) = [n for n in ran.run["nodes"] if n["displayName"] == "importer"]
+    assert f"hostPath {source} is not in this server's allowed host paths" in step["message"]
 
 
 def test_importer_brings_a_local_file_in(tmp_path: Path, host_dir: Path) -> None:

@@ -1,16 +1,19 @@
 """`packages_to_install` / `pip_index_urls`: a step pip-installs its packages when it starts.
 
-No internet: the test builds a one-module wheel, serves it as a PEP 503 `file://` simple index
-and has a component import it. The index lives outside /tmp, because every step gets a private
-/tmp, as a pod does.
+No internet: the test builds a one-module wheel, serves it as a PEP 503 simple index over HTTP
+on 127.0.0.1 and has a component import it. A file:// index would not do: a step sees nothing
+of the host's files, as a pod does not.
 """
 
 from __future__ import annotations
 
 import base64
+import functools
 import hashlib
+import http.server
 import shutil
 import tempfile
+import threading
 import zipfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -48,16 +51,27 @@ def build_wheel(folder: Path) -> Path:
 
 @pytest.fixture
 def simple_index() -> Iterator[str]:
-    """A `file://` PEP 503 index holding the wheel, in a folder steps can read (not /tmp)."""
-    root = Path(tempfile.mkdtemp(dir=Path.home(), prefix=".kubepipe-pip-index-"))
+    """A PEP 503 index holding the wheel, served over HTTP on 127.0.0.1 as a real index is.
+
+    A step sees none of the host's files (its sandbox), but shares its network, as a pod does.
+    """
+    root = Path(tempfile.mkdtemp(prefix="kubepipe-pip-index-"))
     project = root / "simple" / NAME.replace("_", "-")
     project.mkdir(parents=True)
     wheel = build_wheel(root)
     (project / "index.html").write_text(
         f'<!DOCTYPE html><html><body><a href="../../{wheel.name}">{wheel.name}</a></body></html>\n'
     )
-    yield f"file://{root}/simple"
-    shutil.rmtree(root, ignore_errors=True)
+    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(root))
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}/simple"
+    finally:
+        server.shutdown()
+        server.server_close()
+        shutil.rmtree(root, ignore_errors=True)
 
 
 def test_step_installs_packages_from_an_index(tmp_path: Path, simple_index: str) -> None:

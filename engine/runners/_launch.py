@@ -405,6 +405,7 @@ class Launcher:
         layout = self._layout(request.workdir)
         owner = (identity.uid, identity.gid)
         layout.place(dict(request.input_files), self._step_dirs(request), owner)
+        layout.resolver()
         if not identity.privileged:
             layout.hand_over(owner, [HOME])
         volumes = self._volumes(request, layout)

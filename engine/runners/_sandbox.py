@@ -29,6 +29,7 @@ import errno
 import os
 import posixpath
 import select
+import shutil
 import stat
 import threading
 from collections.abc import Sequence
@@ -465,6 +466,23 @@ class OverlayLayout:
             if owner is not None:  # the step's own files, as if it had fetched them itself
                 self._give(posixpath.dirname(container_path), owner)
                 _chown_tree(host, owner)
+
+    def resolver(self) -> None:
+        """Give the step the host's DNS settings where /etc/resolv.conf links into a tree it
+        does not see (systemd-resolved's /run/systemd/resolve/stub-resolv.conf): a copy, made
+        at each launch since the host's may change."""
+        link = "/etc/resolv.conf"
+        if not os.path.islink(link) or self._shown(os.path.realpath(link)):
+            return
+        host = self.writable_host_dir(link)
+        if host is None:
+            return
+        host.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            shutil.copyfile(link, host)  # replaces the link in the step's view
+        except OSError:
+            return  # no resolver configured on the host either
+        os.chmod(host, 0o644)
 
     def hand_over(self, owner: tuple[int, int], extra: Sequence[str] = ()) -> None:
         """Make the step (`owner`: its host uid and gid) the owner of its view's `/`, of the

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -361,3 +362,22 @@ def test_tenant_plan_shows_only_runtime_trees_and_hides_state(tmp_path: Path) ->
     assert tmp_path / "upper" / "etc" / "kubepipe" / "db" not in entries
     bind_target = tmp_path / "upper" / str(code).lstrip("/")
     assert entries[bind_target] == "dir"  # the bind's mount point, in the private /tmp
+
+
+def test_a_resolv_conf_linking_into_a_hidden_tree_is_copied_into_the_view(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    stub = tmp_path / "stub-resolv.conf"
+    stub.write_text("nameserver 127.0.0.53\n")
+    layout = OverlayLayout(tmp_path / "w", read_mounts(MOUNTINFO), runtime=["/usr", "/etc"],
+                           top_level=[("etc", True), ("run", True)])
+    real_islink, real_realpath = os.path.islink, os.path.realpath
+    monkeypatch.setattr("os.path.islink", lambda p: p == "/etc/resolv.conf" or real_islink(p))
+    monkeypatch.setattr(
+        "os.path.realpath",
+        lambda p, **k: "/run/systemd/resolve/stub-resolv.conf" if p == "/etc/resolv.conf"
+        else real_realpath(p, **k),
+    )
+    monkeypatch.setattr("shutil.copyfile", lambda src, dst: Path(dst).write_text(stub.read_text()))
+    layout.resolver()
+    assert (tmp_path / "w" / "upper" / "etc" / "resolv.conf").read_text() == "nameserver 127.0.0.53\n"

@@ -53,10 +53,16 @@ def test_kubernetes_only_fields_are_kept_and_reported() -> None:
                     {
                         "name": "a",
                         "tolerations": [{"key": "k"}],
+                        "volumes": [
+                            {"name": "v", "emptyDir": {}},
+                            {"name": "p", "persistentVolumeClaim": {"claimName": "c"}},
+                        ],
                         "container": {
                             "image": "busybox",
                             "command": ["true"],
-                            "securityContext": {"runAsUser": 1},
+                            "securityContext": {"runAsUser": 1},  # applied by the sandbox
+                            "volumeMounts": [{"name": "v", "mountPath": "/v"}],
+                            "livenessProbe": {"exec": {"command": ["true"]}},
                         },
                     }
                 ],
@@ -67,7 +73,8 @@ def test_kubernetes_only_fields_are_kept_and_reported() -> None:
     assert not_applied_fields(wf.spec) == [
         "spec.nodeSelector",
         "spec.templates[0].tolerations",
-        "spec.templates[0].container.securityContext",
+        "spec.templates[0].volumes",  # a claim is not applied, so the list is reported
+        "spec.templates[0].container.livenessProbe",
     ]
 
 

@@ -305,7 +305,10 @@ def collect_outputs(
         value: str | None = None
         if vf is not None and vf.path:
             host = _collected(status, vf.path)
-            if host is not None and Path(host).is_file():
+            refused = _refused(status, vf.path)
+            if refused is not None:
+                problems.append(f"output parameter {p.name!r}: {refused}")
+            elif host is not None and Path(host).is_file():
                 # Bytes, not text mode: universal newlines would turn a "\r" value into "\n".
                 value = trim_one_newline(Path(host).read_bytes().decode("utf-8", errors="replace"))
             elif vf.default is not None:
@@ -328,6 +331,10 @@ def collect_outputs(
         if not a.path:
             continue
         host = _collected(status, a.path)
+        refused = _refused(status, a.path)
+        if refused is not None:
+            problems.append(f"output artifact {a.name!r}: {refused}")
+            continue
         if host is None or not Path(host).exists():
             if strict and not a.optional:
                 problems.append(
@@ -358,6 +365,12 @@ def _collected(status: StepStatus, path: str) -> Path | None:
     if found is None:
         found = status.outputs.get(posixpath.normpath(path))
     return Path(found) if found is not None else None
+
+
+def _refused(status: StepStatus, path: str) -> str | None:
+    """Why the runner would not read this output (a link leading out of the step), if it did not."""
+    refusals = status.refused_outputs
+    return refusals.get(path) or refusals.get(posixpath.normpath(path))
 
 
 def _store_artifact(

@@ -18,10 +18,12 @@ from typing import Any
 from artifact_store import ArtifactStore, ArtifactStoreError
 from artifact_store.archive import is_tar_gz, pack_path, unpack_to
 from engine.errors import ExpressionError, KubepipeError
-from engine.expressions import expand_env, substitute_obj
+from engine.binding import deferred_fields
+from engine.expressions import substitute_obj
 from engine.phases import NodePhase
 from engine.runners.base import ResourceLimits, StepOutcome, StepRequest, StepStatus
 from engine.runners.images import resolve_argv
+from engine.scope import Scope
 from engine.spec import Container, Template, TemplateKind
 from engine.state import ArtifactRecord, LogRecord, NodeRecord, RunState
 from engine.values import parse_duration, parse_quantity, trim_one_newline
@@ -40,38 +42,50 @@ class PodPlan:
     template: Template
 
 
-def _pod_values(node: NodeRecord, template: Template) -> dict[str, str]:
-    values = {"pod.name": node.id, "node.name": node.name, "retries": str(node.attempt or 0)}
-    for p in template.outputs.parameters:
-        if p.value_from is not None and p.value_from.path:
-            values[f"outputs.parameters.{p.name}.path"] = p.value_from.path
-    for a in template.outputs.artifacts:
-        if a.path:
-            values[f"outputs.artifacts.{a.name}.path"] = a.path
-    for name, art in node.inputs.get("artifacts", {}).items():
-        if art.get("path"):
-            values[f"inputs.artifacts.{name}.path"] = art["path"]
+def _pod_names(node: NodeRecord) -> dict[str, str]:
+    return {"pod.name": node.id, "node.name": node.name, "retries": str(node.attempt or 0)}
+
+
+def _output_paths(outputs: dict[str, Any]) -> dict[str, str]:
+    """`{{outputs.parameters.x.path}}` and `{{outputs.artifacts.x.path}}` from rendered outputs."""
+    values: dict[str, str] = {}
+    for p in outputs.get("parameters", []):
+        path = (p.get("valueFrom") or {}).get("path")
+        if path:
+            values[f"outputs.parameters.{p['name']}.path"] = path
+    for a in outputs.get("artifacts", []):
+        if a.get("path"):
+            values[f"outputs.artifacts.{a['name']}.path"] = a["path"]
     return values
 
 
-def finalize_template(node: NodeRecord, template: Template) -> Template:
-    """Fill in the per-pod placeholders; anything still unresolved is an error now."""
-    values = _pod_values(node, template)
-    body = template.dump()
-    body.pop("inputs", None)
-    # Kubernetes-only fields (e.g. metrics) are not applied locally, so never substituted.
-    for alias in type(template).k8s_only_aliases():
-        body.pop(alias, None)
+def finalize_template(node: NodeRecord, template: Template, scope: Scope) -> Template:
+    """Render the pod's fields left for this moment (`engine.binding.deferred_fields`), once.
+
+    `scope` holds the node's inputs and the workflow's globals; the per-pod names join them, and
+    the outputs, rendered first, give their paths to the rest. Anything unresolved is an error.
+    """
+    deferred = [path[0] for path in deferred_fields(template)]
+    if not deferred:
+        return template
+    full = template.dump()
+    body = {key: full[key] for key in deferred if key in full}
+    pod = scope.with_extra(**_pod_names(node))
     try:
-        filled = substitute_obj(
-            body, values.get, expression_env=lambda: expand_env(values), strict=True
-        )
+        outputs = _render(body.pop("outputs", {}), pod)
+        pod = pod.with_extra(**_output_paths(outputs))
+        filled = _render(body, pod)
     except ExpressionError as exc:
         raise PodSetupError(f"failed to resolve {exc}") from None
-    if filled == body:
+    if outputs:
+        filled["outputs"] = outputs
+    if all(filled.get(key) == full.get(key) for key in deferred):
         return template
-    filled["inputs"] = template.inputs.dump()
-    return Template.model_validate(filled)
+    return Template.model_validate({**full, **filled})
+
+
+def _render(obj: Any, scope: Scope) -> Any:
+    return substitute_obj(obj, scope.resolve, expression_env=scope.expression_env, strict=True)
 
 
 def build_request(

@@ -8,6 +8,7 @@ doing); a launch failure, an unresolvable placeholder or a missing declared outp
 
 from __future__ import annotations
 
+import os
 import posixpath
 import shutil
 import time
@@ -437,8 +438,10 @@ def _store_tree(
 
     manifest = hashlib.sha256()
     total = 0
-    # Like an S3 upload, links are followed: the object holds the content (dangling ones are skipped).
-    for path in sorted(p for p in host.rglob("*") if p.is_file()):
+    # Like an S3 upload, links are followed, but only to files of the directory itself: a link
+    # leading out of it (to a host file) is skipped, as a dangling one is.
+    top = os.path.realpath(host)
+    for path in sorted(p for p in host.rglob("*") if p.is_file() and _inside(p, top)):
         relative = path.relative_to(host).as_posix()
         info = store.put_file(f"{key}/{relative}", path)
         manifest.update(f"{relative}:{info.sha256}\n".encode())
@@ -448,6 +451,11 @@ def _store_tree(
         ArtifactRecord(node.id, name, uri, manifest.hexdigest(), total, False, time.time())
     )
     return {"key": key, "uri": uri, "sha256": None, "tree": True, "size": total, "archived": False}
+
+
+def _inside(path: Path, top: str) -> bool:
+    real = os.path.realpath(path)
+    return real.startswith(top.rstrip(os.sep) + os.sep)
 
 
 def phase_for(status: StepStatus, problems: list[str]) -> tuple[NodePhase, str]:

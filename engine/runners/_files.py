@@ -5,10 +5,11 @@ from. Outputs are files of the step: the runner, which may read what the step ca
 be led elsewhere by a link the step made. So an output is opened one path component at a time,
 each relative to the one before and with O_NOFOLLOW, starting from the runner's handle on the
 step's root (race-free: nothing is checked by path and then opened again). A symlink on the way
-to an output, or an output that is one, is refused; inside an output directory, links are kept
-as links when they resolve inside that directory (a relative link to a sibling file) and refuse
-the whole output otherwise. Special files (fifos, sockets, devices) are skipped, since reading a
-fifo would block the runner forever.
+to an output, or an output that is one, is refused. Inside an output directory, links are copied
+as links, never read: whoever stores the copy keeps those that stay inside it (a relative link
+to a sibling file) and never follows the others (`artifact_store.pack_path` refuses them,
+`engine.pods` leaves them out of an `archive: none` upload). Special files (fifos, sockets,
+devices) are skipped, since reading a fifo would block the runner forever.
 """
 
 from __future__ import annotations
@@ -141,7 +142,6 @@ def _copy_object(dir_fd: int, name: str, container_path: str, dest: Path) -> Pat
         _copy_tree(fd, dest)
     finally:
         os.close(fd)
-    _check_links_inside(dest, container_path)
     return dest
 
 
@@ -174,26 +174,4 @@ def _copy_tree(dir_fd: int, dest: Path) -> None:
         elif stat.S_ISREG(mode):
             _copy_file(dir_fd, name, dest / name)
         elif stat.S_ISLNK(mode):
-            os.symlink(os.readlink(name, dir_fd=dir_fd), dest / name)  # checked once all is copied
-
-
-def _check_links_inside(top: Path, container_path: str) -> None:
-    """Refuse a copied tree holding a link that resolves outside it (checked on the runner's own
-    copy, after the step's files can no longer change)."""
-    top_real = os.path.realpath(top)
-    for folder, dirs, files in os.walk(top):
-        for name in [*dirs, *files]:
-            link = Path(folder) / name
-            if not link.is_symlink():
-                continue
-            real = os.path.realpath(link)
-            if real != top_real and not real.startswith(top_real + os.sep):
-                target = os.readlink(link)
-                shutil.rmtree(top)
-                inside = link.relative_to(top).as_posix()
-                raise OutputRefused(
-                    container_path,
-                    f"{container_path.rstrip('/')}/{inside}",
-                    target,
-                    "which leads outside the output directory",
-                )
+            os.symlink(os.readlink(name, dir_fd=dir_fd), dest / name)  # as a link, unread

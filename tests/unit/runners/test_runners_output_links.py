@@ -8,6 +8,7 @@ must be refused, in both isolation modes, and nothing of the link's target may b
 from __future__ import annotations
 
 import os
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -26,12 +27,17 @@ def runner(request: pytest.FixtureRequest) -> Iterator[LocalRunner]:
 
 
 @pytest.fixture
-def secret(tmp_path: Path) -> Path:
-    """A host file the step has no business reading (the stand-in for /etc/shadow)."""
-    path = tmp_path / "host" / "shadow"
-    path.parent.mkdir()
-    path.write_text(SECRET)
-    return path
+def secret() -> Iterator[Path]:
+    """A host file the step has no business reading (the stand-in for /etc/shadow).
+
+    Outside /tmp: a path-mapped step's /tmp (and argv naming it) is its own, not the host's.
+    """
+    if not os.path.isdir("/dev/shm"):
+        pytest.skip("needs /dev/shm for a host file outside the step's mapped paths")
+    with tempfile.TemporaryDirectory(dir="/dev/shm", prefix="kubepipe-secret-") as folder:
+        path = Path(folder) / "shadow"
+        path.write_text(SECRET)
+        yield path
 
 
 def _run(runner: LocalRunner, workdir: Path, script: str, outputs: list[str]) -> StepStatus:
@@ -60,25 +66,26 @@ def test_an_output_that_is_a_link_to_a_host_file_is_refused(
     _nothing_of(secret, tmp_path / "s")
 
 
-def test_a_link_inside_an_output_directory_that_leaves_it_refuses_the_directory(
+def test_links_inside_an_output_directory_are_copied_as_links_never_read(
     runner: LocalRunner, tmp_path: Path, secret: Path
 ) -> None:
-    script = f"mkdir -p /tmp/outdir && echo ok > /tmp/outdir/a && ln -s {secret} /tmp/outdir/b"
-    status = _run(runner, tmp_path / "s", script, ["/tmp/outdir"])
-    assert status.outputs["/tmp/outdir"] is None
-    assert "/tmp/outdir/b" in status.refused_outputs["/tmp/outdir"]
-    _nothing_of(secret, tmp_path / "s")
-
-
-def test_a_relative_link_that_climbs_out_of_the_directory_is_refused(
-    runner: LocalRunner, tmp_path: Path, secret: Path
-) -> None:
+    """Whoever stores the directory decides about them (see tests/e2e/test_output_links.py)."""
     climb = "../" * 40 + str(secret).lstrip("/")
-    script = f"mkdir -p /tmp/outdir/sub && ln -s {climb} /tmp/outdir/sub/x"
+    script = (
+        f"mkdir -p /tmp/outdir/sub && echo ok > /tmp/outdir/a && ln -s {secret} /tmp/outdir/b"
+        f" && ln -s {climb} /tmp/outdir/sub/c"
+    )
     status = _run(runner, tmp_path / "s", script, ["/tmp/outdir"])
-    assert status.outputs["/tmp/outdir"] is None
-    assert "/tmp/outdir/sub/x" in status.refused_outputs["/tmp/outdir"]
-    _nothing_of(secret, tmp_path / "s")
+    outdir = status.outputs["/tmp/outdir"]
+    assert outdir is not None and not status.refused_outputs
+    assert (outdir / "a").read_text() == "ok\n"
+    assert os.readlink(outdir / "b") == str(secret)
+    assert os.readlink(outdir / "sub" / "c") == climb
+    for folder, _dirs, files in os.walk(tmp_path / "s" / "outputs"):
+        for name in files:
+            path = Path(folder) / name
+            if not path.is_symlink():
+                assert SECRET not in path.read_text(errors="replace"), path
 
 
 def test_a_link_on_the_way_to_an_output_is_refused(

@@ -9,7 +9,7 @@ how the node runs: its retry strategy, parallelism, a suspend's duration...) or 
 in a scope that still holds the inputs and the workflow's globals and adds what exists only
 then: a DAG's tasks and a steps template's steps with their siblings and `{{item}}`, a parent's
 outputs once its children finished, a pod's body with `{{pod.name}}`, `{{retries}}` and its
-outputs' paths (`engine.pods.finalize_template`). `DEFERRED_FIELDS` says which is which.
+outputs' paths (`engine.pods.finalize_template`). `deferred_fields` says which is which.
 """
 
 from __future__ import annotations
@@ -34,20 +34,19 @@ _POD_KINDS = (
 _POD_CALL_FIELDS = frozenset({"name", "retryStrategy"})
 
 
-def deferred_fields(template: Template) -> tuple[tuple[str, ...], ...]:
-    """The manifest paths of `template` rendered where they are used rather than at the call.
-
-    Kubernetes-only fields of a pod are rendered at the call (they are not applied locally).
-    """
+def deferred_fields(template: Template, body: Mapping[str, Any]) -> list[tuple[str, ...]]:
+    """The manifest paths of `template` (dumped as `body`) rendered where they are used rather
+    than at the call. Kubernetes-only fields of a pod are rendered at the call: nothing local
+    reads them later."""
     kind = template.kind
     if kind is TemplateKind.DAG:
-        return (("dag", "tasks"), ("outputs",))
+        return [("dag", "tasks"), ("outputs",)]
     if kind is TemplateKind.STEPS:
-        return (("steps",), ("outputs",))
+        return [("steps",), ("outputs",)]
     if kind in _POD_KINDS:
         skip = _POD_CALL_FIELDS | type(template).k8s_only_aliases() | {"inputs"}
-        return tuple((key,) for key in template.dump() if key not in skip)
-    return ()
+        return [(key,) for key in body if key not in skip]
+    return []
 
 
 def _take(body: dict[str, Any], path: tuple[str, ...]) -> Any:
@@ -213,7 +212,7 @@ def bind_inputs(
             artifacts[a.name]["path"] = render(a.path, scope, strict=False)
     body = template.dump()
     body.pop("inputs", None)
-    later = [(path, _take(body, path)) for path in deferred_fields(template)]
+    later = [(path, _take(body, path)) for path in deferred_fields(template, body)]
     try:
         filled = substitute_obj(
             body, scope.resolve, expression_env=scope.expression_env, strict=False

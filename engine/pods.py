@@ -66,11 +66,9 @@ def finalize_template(node: NodeRecord, template: Template, scope: Scope) -> Tem
     `scope` holds the node's inputs and the workflow's globals; the per-pod names join them, and
     the outputs, rendered first, give their paths to the rest. Anything unresolved is an error.
     """
-    deferred = [path[0] for path in deferred_fields(template)]
-    if not deferred:
-        return template
     full = template.dump()
-    body = {key: full[key] for key in deferred if key in full}
+    deferred = [path[0] for path in deferred_fields(template, full)]
+    body = {key: full[key] for key in deferred}
     pod = scope.with_extra(**_pod_names(node))
     try:
         outputs = _render(body.pop("outputs", {}), pod)

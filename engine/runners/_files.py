@@ -175,3 +175,4 @@ def _copy_tree(dir_fd: int, dest: Path) -> None:
             _copy_file(dir_fd, name, dest / name)
         elif stat.S_ISLNK(mode):
             os.symlink(os.readlink(name, dir_fd=dir_fd), dest / name)  # as a link, unread
+    os.chmod(dest, stat.S_IMODE(os.fstat(dir_fd).st_mode) & 0o777)  # last: it may forbid writes

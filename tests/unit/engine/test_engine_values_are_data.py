@@ -152,3 +152,38 @@ TEXT = st.lists(
 def test_any_text_passes_through_parameters_and_outputs_unchanged(run_yaml, text: str) -> None:
     """Through a run parameter, an env value, an output file and the next step's argv."""
     _assert_literal(_through(run_yaml, text), text)
+
+
+OUTPUT_PATHS = """
+apiVersion: argoproj.io/v1alpha1
+kind: Workflow
+metadata: {generateName: paths-}
+spec:
+  entrypoint: write
+  arguments:
+    parameters: [{name: stem, value: "{{pod.name}}"}]
+  templates:
+  - name: write
+    inputs:
+      parameters: [{name: stem}]
+    container:
+      image: alpine
+      command: [write, "{{outputs.parameters.o.path}}", "{{pod.name}}"]
+    outputs:
+      parameters:
+      - {name: o, valueFrom: {path: "/tmp/{{inputs.parameters.stem}}.txt"}}
+"""
+
+
+def test_output_paths_are_rendered_once_and_passed_on(run_yaml) -> None:
+    """An output's path is built from an input (a value holding a tag, kept literal) and given
+    to the command as `{{outputs.parameters.o.path}}`; `{{pod.name}}` in the body still works."""
+    done = run_yaml(
+        OUTPUT_PATHS, lambda r: FakeOutcome(outputs={r.argv[1]: b"written\n"})
+    )
+    assert done.run.phase.value == "Succeeded", done.phases()
+    (request,) = done.runner.launched
+    assert request.argv[1] == "/tmp/{{pod.name}}.txt" and request.argv[2] != "{{pod.name}}"
+    assert request.output_paths == ("/tmp/{{pod.name}}.txt",)
+    (node,) = done.state.nodes.values()
+    assert node.outputs["parameters"] == {"o": "written"}

@@ -161,30 +161,57 @@ def _base_info(arcname: str, st: os.stat_result) -> tarfile.TarInfo:
     return info
 
 
-def _add_regular(tar: tarfile.TarFile, path: Path, arcname: str, st: os.stat_result) -> None:
-    info = _base_info(arcname, st)
-    info.size = st.st_size
-    with open(path, "rb") as data:
+_NO_FOLLOW_FILE = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC
+_NO_FOLLOW_DIR = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
+
+
+def _add_regular(
+    tar: tarfile.TarFile, path: Path, arcname: str, st: os.stat_result, dir_fd: int | None = None
+) -> None:
+    """Add a file opened without following links (below the top, relative to its directory's
+    descriptor), so a file swapped for a link after it was listed is refused, not followed."""
+    flags = _NO_FOLLOW_FILE if dir_fd is not None else os.O_RDONLY | os.O_CLOEXEC
+    fd = os.open(path.name if dir_fd is not None else path, flags, dir_fd=dir_fd)
+    with open(fd, "rb", closefd=True) as data:
+        opened = os.fstat(fd)
+        if not stat_mode.S_ISREG(opened.st_mode) or opened.st_ino != st.st_ino:
+            raise ArchiveError(f"cannot pack {str(path)!r}: it changed while it was being packed")
+        info = _base_info(arcname, opened)
+        info.size = opened.st_size
         tar.addfile(info, data)
 
 
 def _add_tree(
-    tar: tarfile.TarFile, directory: Path, arcname: str, top_real: str, rel: list[str]
+    tar: tarfile.TarFile,
+    directory: Path,
+    arcname: str,
+    top_real: str,
+    rel: list[str],
+    parent_fd: int | None = None,
 ) -> None:
-    info = _base_info(arcname, os.lstat(directory))
-    info.type = tarfile.DIRTYPE
-    tar.addfile(info)
-    for name in sorted(os.listdir(directory)):
-        child, child_arc = directory / name, f"{arcname}/{name}"
-        st = os.lstat(child)
-        if stat_mode.S_ISDIR(st.st_mode):
-            _add_tree(tar, child, child_arc, top_real, [*rel, name])
-        elif stat_mode.S_ISREG(st.st_mode):
-            _add_regular(tar, child, child_arc, st)
-        elif stat_mode.S_ISLNK(st.st_mode):
-            _add_symlink(tar, child, child_arc, st, top_real, rel)
-        else:
-            raise ArchiveError(_special_file_message(child))
+    """Add a directory walked by descriptors: every entry below the top is opened relative to
+    its directory with O_NOFOLLOW, so no link (or a directory swapped for one) is followed."""
+    if parent_fd is None:
+        fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    else:
+        fd = os.open(directory.name, _NO_FOLLOW_DIR, dir_fd=parent_fd)
+    try:
+        info = _base_info(arcname, os.fstat(fd))
+        info.type = tarfile.DIRTYPE
+        tar.addfile(info)
+        for name in sorted(os.listdir(fd)):
+            child, child_arc = directory / name, f"{arcname}/{name}"
+            st = os.stat(name, dir_fd=fd, follow_symlinks=False)
+            if stat_mode.S_ISDIR(st.st_mode):
+                _add_tree(tar, child, child_arc, top_real, [*rel, name], fd)
+            elif stat_mode.S_ISREG(st.st_mode):
+                _add_regular(tar, child, child_arc, st, fd)
+            elif stat_mode.S_ISLNK(st.st_mode):
+                _add_symlink(tar, child, child_arc, st, top_real, rel, fd)
+            else:
+                raise ArchiveError(_special_file_message(child))
+    finally:
+        os.close(fd)
 
 
 def _add_symlink(
@@ -194,8 +221,9 @@ def _add_symlink(
     st: os.stat_result,
     top_real: str,
     rel: list[str],
+    dir_fd: int,
 ) -> None:
-    target = os.readlink(link)
+    target = os.readlink(link.name, dir_fd=dir_fd)
     if not link_stays_inside(rel, target) or not is_inside(os.path.realpath(link), top_real):
         raise ArchiveError(
             f"cannot pack symlink {str(link)!r} -> {target!r}: it points outside the directory "

@@ -1,10 +1,11 @@
 """`dsl.If`/`Elif`/`Else` as Argo `when` text: the clauses of every condition group a task is in.
 
-Argo substitutes `{{...}}` first and hands the text to govaluate. Numbers and booleans are
-written for govaluate directly (their text never holds a quote). Any other comparison is an
-expression tag, `{{=inputs.parameters["mode"] == "it's"}}`: the value is read as a variable, not
-pasted between quotes, so a value or constant holding `'`, `"` or `\\` cannot end the string
-early; govaluate then only sees `true` or `false`.
+Argo substitutes `{{...}}` first and hands the text to govaluate. Every comparison is an
+expression tag, `{{=inputs.parameters["mode"] == "it's"}}` or
+`{{=asFloat(tasks["sq"]["outputs"]["parameters"]["Output"]) > 40}}`: the value is read as a
+variable, never pasted into the condition's text, so no value (a quote, a backslash, or a
+"number" such as `0 == 0 || 1`) can change what the condition says; govaluate then only sees
+`true` or `false`. A number that does not parse fails the condition with an error.
 """
 
 from __future__ import annotations
@@ -36,12 +37,8 @@ def when_text(level: Any, groups: tuple[Group, ...], resolve: Resolve, is_root: 
 def predicate_text(p: Predicate, resolve: Resolve) -> str:
     """One comparison for govaluate, negated for the branches after it."""
     kinds = {_kind(v) for v in (p.left, p.right)}
-    if kinds & {"int", "float"}:
-        text = f"{_plain(p.left, resolve)} {p.op} {_plain(p.right, resolve)}"
-    elif kinds == {"bool"}:
-        text = f"'{_plain(p.left, resolve)}' {p.op} '{_plain(p.right, resolve)}'"
-    else:
-        text = "{{=%s %s %s}}" % (_operand(p.left, resolve), p.op, _operand(p.right, resolve))
+    side = _number if kinds & {"int", "float"} else _operand
+    text = "{{=%s %s %s}}" % (side(p.left, resolve), p.op, side(p.right, resolve))
     return f"!({text})" if p.negated else f"({text})"
 
 
@@ -55,10 +52,10 @@ def _kind(value: Any) -> str:
     return "str"
 
 
-def _plain(value: Any, resolve: Resolve) -> str:
-    """A number or boolean as govaluate reads it (no quote can occur in its text)."""
+def _number(value: Any, resolve: Resolve) -> str:
+    """One side of a numeric comparison as an expr operand: a value parsed as a number."""
     if isinstance(value, Channel):
-        return resolve(value)
+        return f"asFloat({expression_ref(resolve(value))})"
     if isinstance(value, bool):
         return "true" if value else "false"
     return encode_constant(value)

@@ -1,9 +1,15 @@
 """Calling a template: resolve the caller's arguments, bind them to inputs, fill in the body.
 
 This is Argo's `ProcessArgs`: arguments are resolved in the caller's scope; the callee's
-declared inputs take them (or their defaults); then every `{{inputs.*}}` and `{{workflow.*}}`
-in the callee's body is replaced. Placeholders that belong to a later moment (`{{item}}`,
-`{{tasks.X...}}`, `{{outputs...}}`, `{{pod.name}}`) are left for that moment.
+declared inputs take them (or their defaults). Then each string of the callee's body is rendered
+exactly once, so that a value put into it (a run parameter, an upstream output, a loop item, an
+expression's result) is never read again as a template or an expression; a value holding `{{`
+stays literal, as in Argo. A field is rendered either when the template is called (what decides
+how the node runs: its retry strategy, parallelism, a suspend's duration...) or where it is used,
+in a scope that still holds the inputs and the workflow's globals and adds what exists only
+then: a DAG's tasks and a steps template's steps with their siblings and `{{item}}`, a parent's
+outputs once its children finished, a pod's body with `{{pod.name}}`, `{{retries}}` and its
+outputs' paths (`engine.pods.finalize_template`). `deferred_fields` says which is which.
 """
 
 from __future__ import annotations
@@ -15,7 +21,47 @@ from typing import Any
 from engine.errors import ExpressionError, KubepipeError
 from engine.expressions import evaluate_expr, render_value, substitute, substitute_obj
 from engine.scope import Scope
-from engine.spec import Arguments, Template
+from engine.spec import Arguments, Template, TemplateKind
+
+
+_POD_KINDS = (
+    TemplateKind.CONTAINER,
+    TemplateKind.SCRIPT,
+    TemplateKind.RESOURCE,
+    TemplateKind.CONTAINER_SET,
+)
+# Fields of a pod that the walk reads before the pod is built, so they are rendered at the call.
+_POD_CALL_FIELDS = frozenset({"name", "retryStrategy"})
+
+
+def deferred_fields(template: Template, body: Mapping[str, Any]) -> list[tuple[str, ...]]:
+    """The manifest paths of `template` (dumped as `body`) rendered where they are used rather
+    than at the call. Kubernetes-only fields of a pod are rendered at the call: nothing local
+    reads them later."""
+    kind = template.kind
+    if kind is TemplateKind.DAG:
+        return [("dag", "tasks"), ("outputs",)]
+    if kind is TemplateKind.STEPS:
+        return [("steps",), ("outputs",)]
+    if kind in _POD_KINDS:
+        skip = _POD_CALL_FIELDS | type(template).k8s_only_aliases() | {"inputs"}
+        return [(key,) for key in body if key not in skip]
+    return []
+
+
+def _take(body: dict[str, Any], path: tuple[str, ...]) -> Any:
+    """Remove the value at `path` from nested dicts (None when absent)."""
+    node: Any = body
+    for key in path[:-1]:
+        node = node.get(key) if isinstance(node, dict) else None
+    return node.pop(path[-1], None) if isinstance(node, dict) else None
+
+
+def _put(body: dict[str, Any], path: tuple[str, ...], value: Any) -> None:
+    node = body
+    for key in path[:-1]:
+        node = node[key]
+    node[path[-1]] = value
 
 
 class BindingError(KubepipeError):
@@ -45,17 +91,19 @@ def _placeholder_key(text: str) -> str | None:
     return None
 
 
-def resolve_arguments(args: Arguments, scope: Scope) -> ResolvedArgs:
+def resolve_arguments(args: Arguments, scope: Scope, *, literal: bool = False) -> ResolvedArgs:
+    """The arguments' values in the caller's scope; `literal` takes parameter values as they are
+    (the workflow's own arguments: the run's parameters are data, not templates)."""
     parameters: dict[str, str] = {}
     for param in args.parameters:
         if param.value is not None:
-            parameters[param.name] = render(param.value, scope)
+            parameters[param.name] = param.value if literal else render(param.value, scope)
         elif param.value_from is not None and param.value_from.expression:
             parameters[param.name] = render_value(
                 evaluate_expr(param.value_from.expression, scope.expression_env())
             )
         elif param.default is not None:
-            parameters[param.name] = render(param.default, scope)
+            parameters[param.name] = param.default if literal else render(param.default, scope)
     artifacts: dict[str, dict[str, Any]] = {}
     for art in args.artifacts:
         source = artifact_source(
@@ -164,6 +212,7 @@ def bind_inputs(
             artifacts[a.name]["path"] = render(a.path, scope, strict=False)
     body = template.dump()
     body.pop("inputs", None)
+    later = [(path, _take(body, path)) for path in deferred_fields(template, body)]
     try:
         filled = substitute_obj(
             body, scope.resolve, expression_env=scope.expression_env, strict=False
@@ -172,5 +221,8 @@ def bind_inputs(
         raise BindingError(f"template {template.name!r}: {exc}") from None
     if filled == body:  # nothing to fill in: skip re-validating the same template
         return template, inputs
+    for path, value in later:
+        if value is not None:
+            _put(filled, path, value)
     filled["inputs"] = template.inputs.dump()
     return Template.model_validate(filled), inputs

@@ -224,7 +224,8 @@ class Operator:
         """The pod's template with its per-pod placeholders filled; computed once per pod."""
         template = self.pod_templates.get(node.id)
         if template is None:
-            template = finalize_template(node, self.bound_templates[node.id])
+            scope = Scope(self.state, self.globals, node.inputs)
+            template = finalize_template(node, self.bound_templates[node.id], scope)
             self.pod_templates[node.id] = template
         return template
 

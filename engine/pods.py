@@ -8,6 +8,7 @@ doing); a launch failure, an unresolvable placeholder or a missing declared outp
 
 from __future__ import annotations
 
+import os
 import posixpath
 import shutil
 import time
@@ -19,13 +20,15 @@ from typing import Any
 from artifact_store import ArtifactStore, ArtifactStoreError
 from artifact_store.archive import is_tar_gz, pack_path, unpack_to
 from engine.errors import ExpressionError, KubepipeError
-from engine.expressions import expand_env, substitute_obj
+from engine.binding import deferred_fields
 from engine.controllers.objects import find_object
+from engine.expressions import substitute_obj
+from engine.phases import NodePhase, NodeType
 from engine.podspec import ObjectLookup, PodSpecError, step_security
 from engine.podspec import pod_volumes as mounted_volumes
-from engine.phases import NodePhase, NodeType
 from engine.runners.base import ResourceLimits, StepOutcome, StepRequest, StepStatus
 from engine.runners.images import resolve_argv
+from engine.scope import Scope
 from engine.spec import Container, Template, TemplateKind, WorkflowSpec
 from engine.state import ArtifactRecord, LogRecord, NodeRecord, RunState
 from engine.values import parse_duration, parse_quantity, trim_one_newline
@@ -44,42 +47,48 @@ class PodPlan:
     template: Template
 
 
-def _pod_values(node: NodeRecord, template: Template) -> dict[str, str]:
-    values = {"pod.name": node.id, "node.name": node.name, "retries": str(node.attempt or 0)}
-    for p in template.outputs.parameters:
-        if p.value_from is not None and p.value_from.path:
-            values[f"outputs.parameters.{p.name}.path"] = p.value_from.path
-    for a in template.outputs.artifacts:
-        if a.path:
-            values[f"outputs.artifacts.{a.name}.path"] = a.path
-    for name, art in node.inputs.get("artifacts", {}).items():
-        if art.get("path"):
-            values[f"inputs.artifacts.{name}.path"] = art["path"]
+def _pod_names(node: NodeRecord) -> dict[str, str]:
+    return {"pod.name": node.id, "node.name": node.name, "retries": str(node.attempt or 0)}
+
+
+def _output_paths(outputs: dict[str, Any]) -> dict[str, str]:
+    """`{{outputs.parameters.x.path}}` and `{{outputs.artifacts.x.path}}` from rendered outputs."""
+    values: dict[str, str] = {}
+    for p in outputs.get("parameters", []):
+        path = (p.get("valueFrom") or {}).get("path")
+        if path:
+            values[f"outputs.parameters.{p['name']}.path"] = path
+    for a in outputs.get("artifacts", []):
+        if a.get("path"):
+            values[f"outputs.artifacts.{a['name']}.path"] = a["path"]
     return values
 
 
-def finalize_template(node: NodeRecord, template: Template) -> Template:
-    """Fill in the per-pod placeholders; anything still unresolved is an error now."""
-    values = _pod_values(node, template)
-    body = template.dump()
-    body.pop("inputs", None)
-    # Kubernetes-only fields (e.g. metrics) are not applied locally, so never substituted; the
-    # pod fields the runner applies are, as Argo substitutes a volume's claimName or path.
-    for alias in type(template).k8s_only_aliases() - _APPLIED_POD_FIELDS:
-        body.pop(alias, None)
+def finalize_template(node: NodeRecord, template: Template, scope: Scope) -> Template:
+    """Render the pod's fields left for this moment (`engine.binding.deferred_fields`), once.
+
+    `scope` holds the node's inputs and the workflow's globals; the per-pod names join them, and
+    the outputs, rendered first, give their paths to the rest. Anything unresolved is an error.
+    """
+    full = template.dump()
+    deferred = [path[0] for path in deferred_fields(template, full)]
+    body = {key: full[key] for key in deferred}
+    pod = scope.with_extra(**_pod_names(node))
     try:
-        filled = substitute_obj(
-            body, values.get, expression_env=lambda: expand_env(values), strict=True
-        )
+        outputs = _render(body.pop("outputs", {}), pod)
+        pod = pod.with_extra(**_output_paths(outputs))
+        filled = _render(body, pod)
     except ExpressionError as exc:
         raise PodSetupError(f"failed to resolve {exc}") from None
-    if filled == body:
+    if outputs:
+        filled["outputs"] = outputs
+    if all(filled.get(key) == full.get(key) for key in deferred):
         return template
-    filled["inputs"] = template.inputs.dump()
-    return Template.model_validate(filled)
+    return Template.model_validate({**full, **filled})
 
 
-_APPLIED_POD_FIELDS = frozenset({"securityContext", "volumes"})
+def _render(obj: Any, scope: Scope) -> Any:
+    return substitute_obj(obj, scope.resolve, expression_env=scope.expression_env, strict=True)
 
 
 @dataclass(frozen=True)
@@ -368,7 +377,10 @@ def collect_outputs(
         value: str | None = None
         if vf is not None and vf.path:
             host = _collected(status, vf.path)
-            if host is not None and Path(host).is_file():
+            refused = _refused(status, vf.path)
+            if refused is not None:
+                problems.append(f"output parameter {p.name!r}: {refused}")
+            elif host is not None and Path(host).is_file():
                 # Bytes, not text mode: universal newlines would turn a "\r" value into "\n".
                 value = trim_one_newline(Path(host).read_bytes().decode("utf-8", errors="replace"))
             elif vf.default is not None:
@@ -391,6 +403,10 @@ def collect_outputs(
         if not a.path:
             continue
         host = _collected(status, a.path)
+        refused = _refused(status, a.path)
+        if refused is not None:
+            problems.append(f"output artifact {a.name!r}: {refused}")
+            continue
         if host is None or not Path(host).exists():
             if strict and not a.optional:
                 problems.append(
@@ -421,6 +437,12 @@ def _collected(status: StepStatus, path: str) -> Path | None:
     if found is None:
         found = status.outputs.get(posixpath.normpath(path))
     return Path(found) if found is not None else None
+
+
+def _refused(status: StepStatus, path: str) -> str | None:
+    """Why the runner would not read this output (a link leading out of the step), if it did not."""
+    refusals = status.refused_outputs
+    return refusals.get(path) or refusals.get(posixpath.normpath(path))
 
 
 def _store_artifact(
@@ -473,8 +495,10 @@ def _store_tree(
 
     manifest = hashlib.sha256()
     total = 0
-    # Like an S3 upload, links are followed: the object holds the content (dangling ones are skipped).
-    for path in sorted(p for p in host.rglob("*") if p.is_file()):
+    # Like an S3 upload, links are followed, but only to files of the directory itself: a link
+    # leading out of it (to a host file) is skipped, as a dangling one is.
+    top = os.path.realpath(host)
+    for path in sorted(p for p in host.rglob("*") if p.is_file() and _inside(p, top)):
         relative = path.relative_to(host).as_posix()
         info = store.put_file(f"{key}/{relative}", path)
         manifest.update(f"{relative}:{info.sha256}\n".encode())
@@ -484,6 +508,11 @@ def _store_tree(
         ArtifactRecord(node.id, name, uri, manifest.hexdigest(), total, False, time.time())
     )
     return {"key": key, "uri": uri, "sha256": None, "tree": True, "size": total, "archived": False}
+
+
+def _inside(path: Path, top: str) -> bool:
+    real = os.path.realpath(path)
+    return real.startswith(top.rstrip(os.sep) + os.sep)
 
 
 def phase_for(status: StepStatus, problems: list[str]) -> tuple[NodePhase, str]:

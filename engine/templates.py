@@ -59,8 +59,12 @@ class TemplateLibrary:
         return self._templates[name] if name else None
 
     def arguments(self, scope: Scope) -> ResolvedArgs:
-        """Workflow arguments feed the entrypoint's inputs by name, as in Argo."""
-        return resolve_arguments(self.spec.arguments, scope)
+        """Workflow arguments feed the entrypoint's inputs by name, as in Argo.
+
+        Their values are the run's parameters: data, taken as they are (the same text that
+        `{{workflow.parameters.x}}` gives), never rendered as templates.
+        """
+        return resolve_arguments(self.spec.arguments, scope, literal=True)
 
     def for_invocation(self, inv: _Invocation) -> Template:
         if inv.inline is not None:

@@ -67,6 +67,7 @@ def build_status(
     started_at: float,
     finished_at: float,
     notes: tuple[str, ...] = (),
+    refused_outputs: Mapping[str, str] | None = None,
 ) -> StepStatus:
     """The status for a step launched by this runner."""
     if launch_error is not None:
@@ -93,6 +94,7 @@ def build_status(
         started_at=started_at,
         finished_at=finished_at,
         notes=notes,
+        refused_outputs=refused_outputs or {},
     )
 
 

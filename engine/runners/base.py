@@ -212,6 +212,8 @@ class StepStatus:
     notes: tuple[
         str, ...
     ] = ()  # facts worth showing a user, e.g. a limit that could not be enforced
+    # container path -> why the runner refused to read that output (a link out of the step)
+    refused_outputs: Mapping[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)

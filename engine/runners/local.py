@@ -61,7 +61,7 @@ from pathlib import Path
 from typing import Literal
 
 from engine.runners._cgroups import CgroupSupport, StepCgroup
-from engine.runners._files import copy_out, output_name, safe_name
+from engine.runners._files import OutputRefused, copy_out, output_name, safe_name
 from engine.runners._identity import SandboxPolicy
 from engine.runners._launch import Launcher, OutputSource, default_passthrough
 from engine.runners._process import is_same_process, signal_group
@@ -399,14 +399,16 @@ class LocalRunner:
                 handle, step.lost_reason or "unknown", step.finished_at, step.cancel_reason
             )
         outputs: dict[str, Path | None] = {}
+        refused: dict[str, str] = {}
         for container_path in request.output_paths:
             source = step.outputs.host_path(container_path) if step.outputs is not None else None
+            dest = request.workdir / "outputs" / output_name(container_path)
             try:
                 outputs[container_path] = (
-                    copy_out(source, request.workdir / "outputs" / output_name(container_path))
-                    if source
-                    else None
+                    copy_out(source, container_path, dest) if source else None
                 )
+            except OutputRefused as error:
+                outputs[container_path], refused[container_path] = None, str(error)
             except OSError as error:
                 outputs[container_path] = None
                 step.notes.append(f"could not collect output {container_path}: {error}")
@@ -430,6 +432,7 @@ class LocalRunner:
             started_at=handle.started_at,
             finished_at=step.finished_at,
             notes=tuple(step.notes),
+            refused_outputs=refused,
         )
 
     def _step_for(self, handle: StepHandle) -> _Step:

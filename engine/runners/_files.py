@@ -23,7 +23,15 @@ import stat
 from pathlib import Path
 from urllib.parse import quote
 
-__all__ = ["OutputRefused", "copy_in", "copy_out", "output_name", "safe_name"]
+__all__ = [
+    "OutputRefused",
+    "copy_below",
+    "copy_in",
+    "copy_out",
+    "open_output_base",
+    "output_name",
+    "safe_name",
+]
 
 
 def safe_name(key: str, limit: int = 80) -> str:
@@ -84,9 +92,31 @@ def copy_out(source: str, container_path: str, dest: Path) -> Path | None:
         OutputRefused: a symlink leads out of the output (see the module docstring).
         OSError: the output could not be read or written.
     """
-    base, parts = _split(source, container_path)
+    fd, parts = open_output_base(source, container_path)
+    return copy_below(fd, parts, container_path, dest)
+
+
+def open_output_base(
+    source: str, container_path: str, mount: tuple[str, str] | None = None
+) -> tuple[int, list[str]]:
+    """The runner's handle on the step's view for one output, and the components below it.
+
+    Opened by the runner itself; `copy_below` may then run with the step's own file rights
+    (which could not traverse the engine's folders that hold the view). `mount`, when known,
+    is (host path of the mount the output is on, the rest of its path): the handle is then
+    that mount's root, however the names along the way happen to match.
+    """
+    if mount is not None:
+        base, rest = mount
+        parts = [p for p in posixpath.normpath(rest or "/").split("/") if p]
+    else:
+        base, parts = _split(source, container_path)
+    return os.open(base, os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC), parts
+
+
+def copy_below(fd: int, parts: list[str], container_path: str, dest: Path) -> Path | None:
+    """`copy_out` from an opened base (`open_output_base`); closes `fd`."""
     above = posixpath.normpath(container_path).split("/")[: -len(parts) or None]
-    fd = os.open(base, os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
     try:
         for i, name in enumerate(parts[:-1]):
             kind = _lstat_kind(fd, name)

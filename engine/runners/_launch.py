@@ -111,6 +111,7 @@ class Spawned:
     popen: subprocess.Popen[bytes]
     outputs: OutputSource
     records: ShimRecords
+    reader: tuple[int, int] | None = None  # read the step's outputs as (uid, gid); None: root
 
     def release(self) -> None:
         """Let the shim run the step, now that it is inside its cgroup and limits.
@@ -387,7 +388,7 @@ class Launcher:
         stdout: int,
         stderr: int,
         cgroup: StepCgroup | None,
-        planned: Callable[[ShimRecords], None],
+        planned: Callable[[ShimRecords, tuple[int, int] | None], None],
         prepared: str | None = None,
     ) -> Spawned:
         """Start the step chrooted into a private overlay of the host; raises OSError/ValueError.
@@ -413,7 +414,8 @@ class Launcher:
         has_shims = shim_dir is not None and bool(self._missing_python)
         env = self._env(HOME, _SHIM_DIR if has_shims else None, request, lambda value: value)
         records = _records_in(layout)
-        planned(records)
+        reader = None if identity.privileged else owner
+        planned(records, reader)
         drop = self._drop_argv(identity)
         binds = [(str(records.directory), _RECORDS_DIR, False), *volumes]
 
@@ -449,7 +451,7 @@ class Launcher:
             except BaseException:
                 view.close()
                 raise
-            return Spawned(popen, view, records)
+            return Spawned(popen, view, records, reader)
 
         return in_fresh_thread(_inside(cgroup, body))
 
@@ -577,7 +579,7 @@ class Launcher:
 
     def _pin_host_paths(
         self, request: StepRequest, binds: list[tuple[str, str, bool]], held: list[int]
-    ) -> list[tuple[str, str, bool]]:
+    ) -> list[tuple[str, str, bool, str]]:
         """Open each hostPath and bind it through that descriptor, checked where it really is.
 
         Called in the step's mount namespace (a bind's source must be of the same namespace).
@@ -588,12 +590,14 @@ class Launcher:
         pinned = []
         for source, path, read_only in binds:
             volume = kinds.get(path)
+            shown = source
             if volume is not None and volume.kind is VolumeKind.HOST_PATH:
                 fd = os.open(source, os.O_PATH | os.O_CLOEXEC)
                 held.append(fd)
-                self._allowed_host_path(volume.name, source, os.readlink(f"/proc/self/fd/{fd}"))
+                shown = os.readlink(f"/proc/self/fd/{fd}")
+                self._allowed_host_path(volume.name, source, shown)
                 source = f"/proc/self/fd/{fd}"
-            pinned.append((source, path, read_only))
+            pinned.append((source, path, read_only, shown))
         return pinned
 
     def spawn_pathmap(
@@ -602,7 +606,7 @@ class Launcher:
         stdout: int,
         stderr: int,
         cgroup: StepCgroup | None,
-        planned: Callable[[ShimRecords], None],
+        planned: Callable[[ShimRecords, tuple[int, int] | None], None],
         prepared: str | None = None,
     ) -> Spawned:
         """Start the step on the host with its declared paths rewritten into the workdir.
@@ -633,7 +637,7 @@ class Launcher:
         env.setdefault("TMPDIR", str(paths.host("/tmp")))
         argv = [paths.rewrite(arg) for arg in request.argv]
         records = self.pathmap_records(request.workdir)
-        planned(records)
+        planned(records, None)
         check_executable(argv[0], env["PATH"], str(cwd))
 
         def body() -> Spawned:
@@ -672,6 +676,25 @@ class Launcher:
             top_level=self._top_level,
         )
 
+    def as_reader(self, reader: tuple[int, int] | None, fn: Callable[[], _T]) -> _T:
+        """Run `fn` (reading a step's outputs) with the step's own file rights.
+
+        The runner is root and reads through the step's view, where the host's runtime trees
+        show: read as root, an output declared at /etc/shadow would be collected and served.
+        Read as the step, it is refused as it was to the step.
+        """
+        if reader is None:
+            return fn()
+        if self._libc is None:
+            self._libc = Libc()
+        libc = self._libc
+
+        def body() -> _T:
+            libc.become_filesystem_user(*reader)
+            return fn()
+
+        return in_fresh_thread(body)
+
     def adopted_outputs(self, mode: str, workdir: Path) -> OutputSource:
         """Where a step launched by an earlier runner left its outputs, for collecting them."""
         if mode == "overlay":
@@ -696,7 +719,7 @@ class Launcher:
         probe = StepRequest(key="overlay-probe", argv=argv, env={}, workdir=scratch)
         try:
             spawned = self.spawn_overlay(
-                probe, subprocess.DEVNULL, subprocess.DEVNULL, None, lambda records: None
+                probe, subprocess.DEVNULL, subprocess.DEVNULL, None, lambda records, reader: None
             )
             spawned.release()
             try:

@@ -65,6 +65,7 @@ _MS_NOEXEC = 8
 PROC_FLAGS = _MS_NOSUID | _MS_NODEV | _MS_NOEXEC
 _MNT_DETACH = 2
 _PIVOT_ROOT = {"x86_64": 155, "aarch64": 41, "riscv64": 41, "ppc64le": 203, "s390x": 217}
+_SETGROUPS = {"x86_64": 116, "aarch64": 159, "riscv64": 159, "ppc64le": 81, "s390x": 206}
 OLD_ROOT = "/.kubepipe-oldroot"  # where the host's root sits between pivot_root and its unmount
 
 SCRATCH_DIRS = ("/tmp", "/var/tmp")
@@ -206,6 +207,22 @@ class Libc:
         result = self._libc.syscall(number, os.fsencode(new_root), os.fsencode(put_old))
         self._check(result, f"pivot_root to {new_root}")
 
+    def become_filesystem_user(self, uid: int, gid: int) -> None:
+        """Make the calling thread's file accesses those of `uid`/`gid`, with no groups.
+
+        Thread-local (the raw syscalls; glibc's setgroups would change every thread), and
+        setting a non-zero fsuid drops root's file capabilities (DAC override): a file the user
+        could not read, this thread cannot either. Use it on a thread that ends afterwards.
+        """
+        number = _SETGROUPS.get(os.uname().machine)
+        if number is None:
+            raise OSError(errno.ENOSYS, f"setgroups: unknown syscall number on {os.uname().machine}")
+        self._check(self._libc.syscall(number, 0, None), "setgroups")
+        self._libc.setfsgid(gid)
+        self._libc.setfsuid(uid)
+        if self._libc.setfsuid(uid) != uid or self._libc.setfsgid(gid) != gid:
+            raise OSError(errno.EPERM, f"could not read as uid {uid}/gid {gid}")
+
     def umount_detached(self, target: str) -> None:
         """umount2(MNT_DETACH): take a mount tree out of the namespace, busy or not."""
         self._check(self._libc.umount2(os.fsencode(target), _MNT_DETACH), f"umount {target}")
@@ -254,10 +271,14 @@ class OverlayView:
 
     def host_path(self, container_path: str) -> str | None:
         """Where the step's file at `container_path` can be read from the runner's namespace."""
+        found = self.layer(container_path)
+        return None if found is None else found[0] + found[1]
+
+    def layer(self, container_path: str) -> tuple[str, str] | None:
+        """(host path of the mount `container_path` is on, the rest of the path below it)."""
         for prefix, host in self.layers:
             if _under(container_path, prefix):
-                rest = container_path[len(prefix.rstrip("/")) :]
-                return host + rest
+                return host, container_path[len(prefix.rstrip("/")) :]
         return None
 
     def close(self) -> None:
@@ -513,11 +534,13 @@ class OverlayLayout:
                 os.chown(host, *owner)
 
     def mount_all(
-        self, libc: Libc, volumes: Sequence[tuple[str, str, bool]] = ()
+        self, libc: Libc, volumes: Sequence[tuple[str, str, bool, str]] = ()
     ) -> OverlayView:
         """Mount the plan under `self.root`; call in a thread that has its own mount namespace.
 
-        `volumes` are (host source, container path, read-only) binds made last, over the view.
+        `volumes` are (source to bind, container path, read-only, host path) binds made last,
+        over the view; the host path is where the runner reads the volume's files later (the
+        source may be a descriptor's /proc path, gone by then).
         """
         root = str(self.root)
         upper, work = _escape_option(str(self.upper)), _escape_option(str(self.work))
@@ -555,9 +578,9 @@ class OverlayLayout:
                     if not self._bind(libc, action.source, target, action.read_only, recursive):
                         continue
                     layers.append((action.target, action.source))
-            for source, path, read_only in volumes:
+            for source, path, read_only, host in volumes:
                 self._bind(libc, source, root + path, read_only, recursive=True)
-                layers.append((path, source))
+                layers.append((path, host))
             view.layers = sorted(layers, key=lambda layer: len(layer[0]), reverse=True)
             return view
         except BaseException:

@@ -161,6 +161,7 @@ class LaunchRecord:
     cgroup_v1_dirs: tuple[str, ...]
     cgroup_v2_dir: str | None
     written_at: float
+    reader: tuple[int, int] | None = None  # (uid, gid) the step's outputs are read as; None: root
 
     @staticmethod
     def scratch_name() -> str:
@@ -192,6 +193,7 @@ class LaunchRecord:
                 cgroup_v1_dirs=tuple(data["cgroup_v1_dirs"]),
                 cgroup_v2_dir=data["cgroup_v2_dir"],
                 written_at=float(data["written_at"]),
+                reader=_ids(data.get("reader")),
             )
         except (ValueError, KeyError, TypeError):
             return None
@@ -199,6 +201,12 @@ class LaunchRecord:
     @property
     def records(self) -> ShimRecords:
         return ShimRecords(Path(self.records_dir))
+
+
+def _ids(value: object) -> tuple[int, int] | None:
+    if isinstance(value, list) and len(value) == 2 and all(isinstance(v, int) for v in value):
+        return (value[0], value[1])
+    return None
 
 
 def _read(path: Path) -> str | None:

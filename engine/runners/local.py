@@ -61,7 +61,13 @@ from pathlib import Path
 from typing import Literal
 
 from engine.runners._cgroups import CgroupSupport, StepCgroup
-from engine.runners._files import OutputRefused, copy_out, output_name, safe_name
+from engine.runners._files import (
+    OutputRefused,
+    copy_below,
+    open_output_base,
+    output_name,
+    safe_name,
+)
 from engine.runners._identity import SandboxPolicy
 from engine.runners._launch import Launcher, OutputSource, default_passthrough
 from engine.runners._process import is_same_process, signal_group
@@ -127,6 +133,7 @@ class _Step:
     cancel_reason: str | None = None
     deadline_hit: bool = False
     status: StepStatus | None = None
+    reader: tuple[int, int] | None = None  # (uid, gid) its outputs are read as; None: root
     finalize_lock: threading.Lock = field(default_factory=threading.Lock)
 
 
@@ -155,6 +162,7 @@ def _launch_record(
     cgroup: StepCgroup | None,
     records: ShimRecords,
     started_at: float,
+    reader: tuple[int, int] | None,
 ) -> LaunchRecord:
     """What a later runner needs to adopt this step; written just before the spawn."""
     return LaunchRecord(
@@ -168,6 +176,7 @@ def _launch_record(
         cgroup_v1_dirs=tuple(str(d) for d in cgroup.v1_dirs) if cgroup else (),
         cgroup_v2_dir=str(cgroup.v2_dir) if cgroup and cgroup.v2_dir else None,
         written_at=started_at,
+        reader=reader,
     )
 
 
@@ -257,9 +266,9 @@ class LocalRunner:
                 stdio[0],
                 stdio[1],
                 cgroup,
-                lambda records: _launch_record(request, mode, cgroup, records, started_at).write(
-                    request.workdir
-                ),
+                lambda records, reader: _launch_record(
+                    request, mode, cgroup, records, started_at, reader
+                ).write(request.workdir),
                 prepared,
             )
         except Exception as error:  # noqa: BLE001 - reported as LAUNCH_FAILED, which is a fact
@@ -270,6 +279,7 @@ class LocalRunner:
         if step.launch_error is not None:
             return self._record_launch_failure(step)
         step.popen, step.outputs, step.records = spawned.popen, spawned.outputs, spawned.records
+        step.reader = spawned.reader
         pid = spawned.popen.pid
         self._limit_after_spawn(step, request, pid)
         spawned.release()
@@ -388,6 +398,59 @@ class LocalRunner:
             self._unpolled.discard(handle.key)
         return step.status
 
+    def _collect(
+        self, step: _Step, request: StepRequest
+    ) -> tuple[dict[str, Path | None], dict[str, str]]:
+        """Copy the step's outputs out of its view, read with the step's own rights."""
+        outputs: dict[str, Path | None] = {}
+        refused: dict[str, str] = {}
+        if not request.output_paths:
+            return outputs, refused
+        collected = request.workdir / "outputs"
+        collected.mkdir(exist_ok=True)
+        if step.reader is not None:
+            os.chown(collected, *step.reader)  # the copies are written as the step, too
+        # Reached through a descriptor: the step's uid may not traverse the engine's folders.
+        into = os.open(collected, os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
+
+        # Each output's base (the runner's handle on the step's view) is opened as the runner:
+        # the step's uid may not traverse the engine's folders. Below it, as the step.
+        bases: dict[str, tuple[int, list[str]]] = {}
+        for container_path in request.output_paths:
+            source = step.outputs.host_path(container_path) if step.outputs else None
+            outputs[container_path] = None
+            mount = (
+                step.outputs.layer(container_path)
+                if isinstance(step.outputs, OverlayView)
+                else None
+            )
+            if source:
+                try:
+                    bases[container_path] = open_output_base(source, container_path, mount)
+                except OSError as error:
+                    step.notes.append(f"could not collect output {container_path}: {error}")
+
+        def copy_all() -> None:
+            while bases:
+                container_path, (fd, parts) = bases.popitem()
+                name = output_name(container_path)
+                dest = Path(f"/proc/self/fd/{into}", name)
+                try:
+                    if copy_below(fd, parts, container_path, dest) is not None:
+                        outputs[container_path] = collected / name
+                except OutputRefused as error:
+                    refused[container_path] = str(error)
+                except OSError as error:
+                    step.notes.append(f"could not collect output {container_path}: {error}")
+
+        try:
+            self._launcher.as_reader(step.reader, copy_all)
+        finally:
+            os.close(into)
+            for fd, _ in bases.values():  # left when the reader could not start
+                os.close(fd)
+        return outputs, refused
+
     def _finalize(self, step: _Step) -> StepStatus:
         request, handle = step.request, step.handle
         assert step.finished_at is not None
@@ -398,20 +461,7 @@ class LocalRunner:
             return lost_status(
                 handle, step.lost_reason or "unknown", step.finished_at, step.cancel_reason
             )
-        outputs: dict[str, Path | None] = {}
-        refused: dict[str, str] = {}
-        for container_path in request.output_paths:
-            source = step.outputs.host_path(container_path) if step.outputs is not None else None
-            dest = request.workdir / "outputs" / output_name(container_path)
-            try:
-                outputs[container_path] = (
-                    copy_out(source, container_path, dest) if source else None
-                )
-            except OutputRefused as error:
-                outputs[container_path], refused[container_path] = None, str(error)
-            except OSError as error:
-                outputs[container_path] = None
-                step.notes.append(f"could not collect output {container_path}: {error}")
+        outputs, refused = self._collect(step, request)
         if isinstance(step.outputs, OverlayView):
             self._spares.later(step.outputs.close)  # the overlay's unmount: nobody waits for it
         elif step.outputs is not None:
@@ -490,7 +540,9 @@ class LocalRunner:
             limits=ResourceLimits(memory_bytes=record.memory_bytes),
             deadline_seconds=record.deadline_seconds,
         )
-        step = _Step(handle=handle, request=request, records=record.records)
+        step = _Step(
+            handle=handle, request=request, records=record.records, reader=record.reader
+        )
         step.outputs = self._launcher.adopted_outputs(record.mode, handle.workdir)
         if record.cgroup_v1_dirs or record.cgroup_v2_dir:
             step.cgroup = StepCgroup(

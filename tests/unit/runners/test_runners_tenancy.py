@@ -291,3 +291,52 @@ def test_a_host_path_that_links_out_of_the_allow_list_is_refused(tmp_path: Path)
         status = run_to_end(runner, request(tmp_path / "s", ["ls", "/mnt/v"], volumes=[volume]))
         assert status.outcome is StepOutcome.LAUNCH_FAILED
         assert "(which is /etc)" in status.message and "not in this server's allowed" in status.message
+
+
+def test_an_output_the_step_could_not_read_is_not_collected(
+    shared: LocalRunner, tmp_path: Path
+) -> None:
+    """The runner is root and reads through the step's view, where /opt shows: it reads as the
+    step, so a root-only host file declared as an output is not collected (nor served)."""
+    folder = Path("/opt") / f"kubepipe-secret-{uuid.uuid4().hex[:8]}"
+    folder.mkdir()
+    secret = folder / "key"
+    secret.write_text("root only\n")
+    secret.chmod(0o600)
+    try:
+        status = run_to_end(
+            shared,
+            request(tmp_path / "s", ["sh", "-c", "echo mine > /tmp/mine"],
+                    outputs=[str(secret), "/tmp/mine"]),
+        )
+        assert status.exit_code == 0
+        assert status.outputs[str(secret)] is None
+        assert any("Permission denied" in note for note in status.notes), status.notes
+        mine = status.outputs["/tmp/mine"]
+        assert mine is not None and mine.read_text() == "mine\n"
+        assert not any(
+            p.is_file() and p.read_bytes() == b"root only\n" for p in (tmp_path / "s").rglob("*")
+        )
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def test_outputs_written_into_volumes_are_collected(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    data.mkdir(mode=0o777)
+    data.chmod(0o777)
+    policy = SandboxPolicy(allow_root=False, host_paths=(str(tmp_path),))
+    for runner in _runner(policy):
+        volumes = [
+            StepVolume("data", VolumeKind.HOST_PATH, "/mnt/data", data),
+            StepVolume("work", VolumeKind.EMPTY_DIR, "/work", tmp_path / "pod" / "volumes" / "work"),
+        ]
+        status = run_to_end(
+            runner,
+            request(tmp_path / "s", ["sh", "-c", "echo a > /mnt/data/a; echo b > /work/b"],
+                    outputs=["/mnt/data/a", "/work/b"], volumes=volumes),
+        )
+        assert status.exit_code == 0, status.stderr_path.read_text()
+        a, b = status.outputs["/mnt/data/a"], status.outputs["/work/b"]
+        assert a is not None and a.read_text() == "a\n", status.notes
+        assert b is not None and b.read_text() == "b\n", status.notes

@@ -114,8 +114,19 @@ def open_output_base(
     return os.open(base, os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC), parts
 
 
-def copy_below(fd: int, parts: list[str], container_path: str, dest: Path) -> Path | None:
-    """`copy_out` from an opened base (`open_output_base`); closes `fd`."""
+def copy_below(
+    fd: int,
+    parts: list[str],
+    container_path: str,
+    dest: Path,
+    unreadable: list[str] | None = None,
+) -> Path | None:
+    """`copy_out` from an opened base (`open_output_base`); closes `fd`.
+
+    Inside an output directory, entries the reader may not open (run with the step's rights:
+    files the step itself could not read, such as /etc/shadow under /etc) are left out and
+    their paths appended to `unreadable`; without a list they raise PermissionError.
+    """
     above = posixpath.normpath(container_path).split("/")[: -len(parts) or None]
     try:
         for i, name in enumerate(parts[:-1]):
@@ -128,7 +139,7 @@ def copy_below(fd: int, parts: list[str], container_path: str, dest: Path) -> Pa
             child = os.open(name, _DIR, dir_fd=fd)
             os.close(fd)
             fd = child
-        return _copy_object(fd, parts[-1] if parts else ".", container_path, dest)
+        return _copy_object(fd, parts[-1] if parts else ".", container_path, dest, unreadable)
     finally:
         os.close(fd)
 
@@ -150,7 +161,9 @@ def _refused_link(
     return OutputRefused(container_path, shown, target, why)
 
 
-def _copy_object(dir_fd: int, name: str, container_path: str, dest: Path) -> Path | None:
+def _copy_object(
+    dir_fd: int, name: str, container_path: str, dest: Path, unreadable: list[str] | None = None
+) -> Path | None:
     mode = _lstat_kind(dir_fd, name)
     if mode is None:
         return None
@@ -169,7 +182,7 @@ def _copy_object(dir_fd: int, name: str, container_path: str, dest: Path) -> Pat
         return dest if _copy_file(dir_fd, name, dest) else None
     fd = os.open(name, _DIR, dir_fd=dir_fd)
     try:
-        _copy_tree(fd, dest)
+        _copy_tree(fd, dest, unreadable, container_path)
     finally:
         os.close(fd)
     return dest
@@ -189,20 +202,27 @@ def _copy_file(dir_fd: int, name: str, dest: Path) -> bool:
     return True
 
 
-def _copy_tree(dir_fd: int, dest: Path) -> None:
+def _copy_tree(
+    dir_fd: int, dest: Path, unreadable: list[str] | None = None, shown: str = ""
+) -> None:
     dest.mkdir()
     for name in sorted(os.listdir(dir_fd)):
         mode = _lstat_kind(dir_fd, name)
         if mode is None:
             continue
-        if stat.S_ISDIR(mode):
-            child = os.open(name, _DIR, dir_fd=dir_fd)
-            try:
-                _copy_tree(child, dest / name)
-            finally:
-                os.close(child)
-        elif stat.S_ISREG(mode):
-            _copy_file(dir_fd, name, dest / name)
-        elif stat.S_ISLNK(mode):
-            os.symlink(os.readlink(name, dir_fd=dir_fd), dest / name)  # as a link, unread
+        try:
+            if stat.S_ISDIR(mode):
+                child = os.open(name, _DIR, dir_fd=dir_fd)
+                try:
+                    _copy_tree(child, dest / name, unreadable, f"{shown}/{name}")
+                finally:
+                    os.close(child)
+            elif stat.S_ISREG(mode):
+                _copy_file(dir_fd, name, dest / name)
+            elif stat.S_ISLNK(mode):
+                os.symlink(os.readlink(name, dir_fd=dir_fd), dest / name)  # as a link, unread
+        except PermissionError:
+            if unreadable is None:
+                raise
+            unreadable.append(f"{shown}/{name}")
     os.chmod(dest, stat.S_IMODE(os.fstat(dir_fd).st_mode) & 0o777)  # last: it may forbid writes

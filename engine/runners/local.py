@@ -435,9 +435,15 @@ class LocalRunner:
                 container_path, (fd, parts) = bases.popitem()
                 name = output_name(container_path)
                 dest = Path(f"/proc/self/fd/{into}", name)
+                unreadable: list[str] = []
                 try:
-                    if copy_below(fd, parts, container_path, dest) is not None:
+                    if copy_below(fd, parts, container_path, dest, unreadable) is not None:
                         outputs[container_path] = collected / name
+                    if unreadable:
+                        step.notes.append(
+                            f"output {container_path}: left out {len(unreadable)} entries the "
+                            f"step could not read (e.g. {unreadable[0]})"
+                        )
                 except OutputRefused as error:
                     refused[container_path] = str(error)
                 except OSError as error:

@@ -303,15 +303,19 @@ def test_an_output_the_step_could_not_read_is_not_collected(
     secret = folder / "key"
     secret.write_text("root only\n")
     secret.chmod(0o600)
+    (folder / "public").write_text("anyone\n")
     try:
         status = run_to_end(
             shared,
             request(tmp_path / "s", ["sh", "-c", "echo mine > /tmp/mine"],
-                    outputs=[str(secret), "/tmp/mine"]),
+                    outputs=[str(secret), "/tmp/mine", str(folder)]),
         )
         assert status.exit_code == 0
         assert status.outputs[str(secret)] is None
         assert any("Permission denied" in note for note in status.notes), status.notes
+        tree = status.outputs[str(folder)]  # the folder, less what the step could not read
+        assert tree is not None and sorted(p.name for p in tree.iterdir()) == ["public"]
+        assert any("left out 1 entries" in note and "/key" in note for note in status.notes)
         mine = status.outputs["/tmp/mine"]
         assert mine is not None and mine.read_text() == "mine\n"
         assert not any(

@@ -222,11 +222,13 @@ def resolve_identity(
 ) -> StepIdentity:
     """The identity the step runs as, or StepRefused naming the securityContext field.
 
-    `user_namespaces`: the kernel lets an unprivileged uid make a user namespace. Then a step
-    runs as root inside one (as a container image's default user is), or as the runAsUser and
-    runAsGroup it names, mapped to its namespace's unprivileged uid outside: it may own and
-    write its whole view, and nothing of the host. Without them it runs as that uid itself.
-    Host ids, root included, are granted only where the policy allows root (the CLI).
+    A step that names no ids runs as its namespace's unprivileged uid, which owns its view's
+    `/` (so it may write anywhere in its own view, as an image's root user may). One that names
+    a runAsUser/runAsGroup gets them: as host ids where the policy allows root (the CLI), else
+    inside a user namespace of its own, mapped to the namespace's uid outside, when
+    `user_namespaces` says the kernel allows an unprivileged uid to make one; otherwise it is
+    refused, naming the field. The user namespace costs two more execs per step, so it is
+    used only where ids were asked for.
     """
     if security.privileged:
         if not policy.allow_root:
@@ -243,7 +245,7 @@ def resolve_identity(
         gid = uid if security.run_as_group is None else security.run_as_group
         groups = tuple(dict.fromkeys(security.supplemental_groups))
         return StepIdentity(uid=uid, gid=gid, groups=groups, capabilities=granted)
-    if user_namespaces:
+    if user_namespaces and asked:
         inner_uid = 0 if security.run_as_user is None else security.run_as_user
         if security.run_as_non_root and inner_uid == 0:
             raise StepRefused(

@@ -27,12 +27,13 @@ def test_a_configured_step_uid_serves_every_namespace() -> None:
         SandboxPolicy(step_uid=0)
 
 
-def test_default_step_is_root_in_a_user_namespace_or_its_namespace_uid() -> None:
+def test_a_step_naming_no_ids_runs_as_its_namespace_uid() -> None:
     host = SHARED.namespace_uid("team-a")
-    inside = resolve_identity(SHARED, StepSecurity(namespace="team-a"), user_namespaces=True)
-    assert (inside.uid, inside.gid, inside.inner_uid, inside.inner_gid) == (host, host, 0, 0)
-    plain = resolve_identity(SHARED, StepSecurity(namespace="team-a"), user_namespaces=False)
-    assert (plain.uid, plain.inner_uid, plain.capabilities) == (host, None, ())
+    for user_namespaces in (True, False):
+        plain = resolve_identity(SHARED, StepSecurity(namespace="team-a"), user_namespaces)
+        assert (plain.uid, plain.gid, plain.inner_uid, plain.capabilities) == (host, host, None, ())
+    asked = resolve_identity(SHARED, StepSecurity(namespace="team-a", run_as_group=5), True)
+    assert (asked.uid, asked.inner_uid, asked.inner_gid) == (host, 0, 5)
 
 
 def test_the_cli_grants_host_ids_the_shared_server_maps_them() -> None:
@@ -45,7 +46,9 @@ def test_the_cli_grants_host_ids_the_shared_server_maps_them() -> None:
 
 def test_run_as_non_root_refuses_the_image_default_of_root() -> None:
     with pytest.raises(StepRefused, match="runAsNonRoot"):
-        resolve_identity(SHARED, StepSecurity(run_as_non_root=True), user_namespaces=True)
+        resolve_identity(
+            SHARED, StepSecurity(run_as_non_root=True, run_as_group=3), user_namespaces=True
+        )
     ok = resolve_identity(
         SHARED, StepSecurity(run_as_non_root=True, run_as_user=1000), user_namespaces=True
     )
@@ -59,7 +62,9 @@ def test_drop_argv_keeps_only_the_granted_capabilities() -> None:
     argv = identity.drop_argv("/usr/bin/setpriv")
     assert "--bounding-set=-all,+net_raw" in argv and "--ambient-caps=-all,+net_raw" in argv
     assert "--no-new-privs" in argv and argv[-1] == "--"
-    nested = resolve_identity(SHARED, StepSecurity(), True).drop_argv("setpriv", "unshare")
+    nested = resolve_identity(SHARED, StepSecurity(run_as_user=0), True).drop_argv(
+        "setpriv", "unshare"
+    )
     assert nested[nested.index("unshare") :] == [
         "unshare", "--user", "--map-user=0", "--map-group=0", "--",
         "setpriv", "--inh-caps=-all", "--bounding-set=-all", "--",

@@ -22,7 +22,7 @@ from server.context import Services
 from server.errors import TooLarge, install_handlers
 from server.routes import experiments, outputs, pipelines, recurring, runs
 from server.schemas import Whoami
-from server.settings import ServerSettings
+from server.settings import ServerSettings, limit_body
 from server.store import ServerStore
 
 # Multipart framing around an uploaded file: a body this much over the cap is refused unread.
@@ -66,8 +66,9 @@ def create_app(settings: ServerSettings) -> FastAPI:
         if declared is not None and declared.isdigit() and int(declared) > limit:
             error = TooLarge(
                 f"the request body ({declared} bytes) is larger than the server's upload limit "
-                f"of {settings.upload_max_bytes} bytes",
+                f"of {settings.upload_max_bytes} bytes (KUBEPIPE_SERVER_UPLOAD_MAX_BYTES)",
                 field="uploadfile",
+                extra=limit_body("upload_max_bytes", settings.upload_max_bytes),
             )
             return JSONResponse(error.body(), status_code=error.status)
         return await call_next(request)

@@ -129,6 +129,16 @@ def install_handlers(app: FastAPI) -> None:
         body = kind(str(exc.detail)).body()
         return JSONResponse(body, status_code=exc.status_code, headers=exc.headers)
 
+    async def too_deep(_: Request, exc: Exception) -> JSONResponse:
+        # Whatever recursed (a parser, a validator, an encoder), the cause is input nested past
+        # what the server walks: a 422 the client can act on, never a 500.
+        body = Invalid(
+            "the request nests too deeply to be processed; flatten the nested lists or objects",
+            field="body",
+        ).body()
+        return JSONResponse(body, status_code=422)
+
     app.add_exception_handler(ApiError, api_error)
+    app.add_exception_handler(RecursionError, too_deep)
     app.add_exception_handler(RequestValidationError, validation_error)
     app.add_exception_handler(StarletteHTTPException, http_error)

@@ -112,7 +112,10 @@ BAD = {
         ["--every", "1h", "--start", "0001-01-01T00:00:00+14:00"],
         r"--start: .* is outside the times a schedule can use",
     ),
-    "empty-namespace": (["--every", "1h", "--namespace", " "], r"--namespace: the namespace is empty"),
+    "empty-namespace": (
+        ["--every", "1h", "--namespace", " "],
+        r"--namespace: the namespace is empty",
+    ),
 }
 
 
@@ -154,7 +157,8 @@ def test_names_are_unique_per_namespace(cli, tmp_path: Path) -> None:
         ("default", "hourly", "every 1h"),
         ("team-a", "hourly", "every 2h"),
     ]
-    assert [r["namespace"] for r in _json(cli("recurring", "list", "--namespace", "team-a", "-o", "json"))] == ["team-a"]
+    only_a = _json(cli("recurring", "list", "--namespace", "team-a", "-o", "json"))
+    assert [r["namespace"] for r in only_a] == ["team-a"]
     got = _json(cli("recurring", "get", "hourly", "--namespace", "team-a", "-o", "json"))
     assert got["schedule"] == "every 2h" and got["namespace"] == "team-a"
     assert _json(cli("recurring", "get", "hourly", "-o", "json"))["schedule"] == "every 1h"
@@ -168,7 +172,8 @@ def test_names_are_unique_per_namespace(cli, tmp_path: Path) -> None:
 
     # The file's own metadata.namespace places it; a --namespace that contradicts it is refused.
     placed = tmp_path / "placed.yaml"
-    placed.write_text(Path(HELLO).read_text().replace("metadata:\n", "metadata:\n  namespace: team-c\n", 1))
+    text = Path(HELLO).read_text()
+    placed.write_text(text.replace("metadata:\n", "metadata:\n  namespace: team-c\n", 1))
     assert cli("recurring", "create", "p", str(placed), "--every", "1h").exit_code == 0
     assert _json(cli("recurring", "get", "p", "--namespace", "team-c", "-o", "json"))["name"] == "p"
     clash = cli("recurring", "create", "q", str(placed), "--every", "1h", "--namespace", "team-d")

@@ -179,7 +179,8 @@ def test_a_schema_1_database_is_migrated(db_url: str) -> None:
             create(store, _in("team-a", "nightly"), T0)
         engine = create_engine(db_url)
         with engine.connect() as conn:
-            version = conn.execute(select(_v1_tables().tables["kubepipe_scheduler_schema"].c.version)).scalar_one()
+            schema = _v1_tables().tables["kubepipe_scheduler_schema"]
+            version = conn.execute(select(schema.c.version)).scalar_one()
             indexes = {i["name"]: i for i in inspect(conn).get_indexes("recurring_runs")}
         engine.dispose()
         assert version == SCHEMA_VERSION == 2

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Iterator
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -59,10 +58,11 @@ units = st.sampled_from(["", "s", "m", "h", "d", "ms", "ns", "1s", "h30m"])
 durations = st.builds(
     lambda sign, digits, unit: sign + digits + unit,
     st.sampled_from(["", "-", "+"]),
-    st.text("0123456789", min_size=1, max_size=30) | st.sampled_from(["1e999", "1.5", "nan", "inf"]),
+    st.text("0123456789", min_size=1, max_size=30)
+    | st.sampled_from(["1e999", "1.5", "nan", "inf"]),
     units,
 )
-intervals = durations | odd_text | st.sampled_from(["nan", "inf", "-inf", "1e999", "9" * 5000 + "d"])
+intervals = durations | odd_text | st.sampled_from(["-inf", "9" * 5000 + "d"])
 crons = odd_text | st.from_regex(r"([0-9*/,-]{1,6} ){4,5}[0-9*/,-]{1,6}", fullmatch=True)
 zones = odd_text | st.sampled_from(["UTC", "Europe/Berlin", "America/New_York", "Etc/GMT+14"])
 timestamps = odd_text | st.from_regex(
@@ -79,7 +79,10 @@ def _mangle(text: str, start: int, length: int, insert: str) -> str:
 deep_yaml = st.one_of(
     st.builds(lambda n: "[" * n + "]" * n, st.integers(90, 6000)),
     st.builds(lambda n: "{a: " * n + "1" + "}" * n, st.integers(90, 3000)),
-    st.builds(lambda n: "".join(f"{'  ' * i}a:\n" for i in range(n)) + "  " * n + "b", st.integers(90, 400)),
+    st.builds(
+        lambda n: "".join(f"{'  ' * i}a:\n" for i in range(n)) + "  " * n + "b",
+        st.integers(90, 400),
+    ),
     st.builds(lambda n: "spec:\n  x: " + "[" * n + "]" * n + "\n" + HELLO, st.integers(90, 3000)),
 )
 yaml_texts = st.one_of(
@@ -87,10 +90,19 @@ yaml_texts = st.one_of(
     odd_text,
     st.builds(lambda v: yaml.safe_dump(v), json_values),
     st.builds(
-        _mangle, st.sampled_from([HELLO, PARAMS]), st.integers(0, 2000), st.integers(0, 50), odd_text
+        _mangle,
+        st.sampled_from([HELLO, PARAMS]),
+        st.integers(0, 2000),
+        st.integers(0, 50),
+        odd_text,
     ),
     st.builds(lambda n: HELLO + f"  activeDeadlineSeconds: {n}\n  parallelism: {n}\n", huge_ints),
-    st.builds(lambda d: HELLO.replace("  entrypoint: hello", f"  entrypoint: hello\n  activeDeadlineSeconds: {d}"), durations),
+    st.builds(
+        lambda d: HELLO.replace(
+            "  entrypoint: hello", f"  entrypoint: hello\n  activeDeadlineSeconds: {d}"
+        ),
+        durations,
+    ),
     st.just(HELLO),
 )
 parameters = st.dictionaries(odd_text, odd_text | huge_ints | json_values, max_size=3)
@@ -170,7 +182,9 @@ def _post_json(api: Api, path: str, body: Any) -> Callable[[], httpx.Response]:
 
 
 # -- one test per create endpoint ----------------------------------------------------------------
-filenames = odd_text | st.sampled_from(["p.yaml", "", ".yaml", "a/b/../c.yml", "x" * 300 + ".yaml", "名前.yaml"])
+filenames = odd_text | st.sampled_from(
+    ["p.yaml", "", ".yaml", "a/b/../c.yml", "x" * 300 + ".yaml", "名前.yaml"]
+)
 names = st.none() | odd_text
 
 
@@ -193,7 +207,13 @@ def test_fuzz_pipeline_upload(fuzz_api: Api, content: str, filename: str, name: 
 
 
 @FUZZ
-@given(content=yaml_texts, raw=st.binary(max_size=100), use_raw=st.booleans(), filename=filenames, name=names)
+@given(
+    content=yaml_texts,
+    raw=st.binary(max_size=100),
+    use_raw=st.booleans(),
+    filename=filenames,
+    name=names,
+)
 def test_fuzz_pipeline_version_upload(
     fuzz_api: Api, content: str, raw: bytes, use_raw: bool, filename: str, name: str | None
 ) -> None:
@@ -303,8 +323,9 @@ def test_fuzz_recurring_preview(fuzz_api: Api, query: dict[str, Any]) -> None:
     _check(fuzz_api, lambda: fuzz_api.client.get("/api/v1/recurring-runs/preview", params=params))
 
 
-def test_the_fuzzed_app_still_works(fuzz_api: Api, tmp_path: Path) -> None:
+def test_the_fuzzed_app_still_works(fuzz_api: Api) -> None:
     """After all of the above, an ordinary create still succeeds (nothing was left locked or
     half-written)."""
-    created = fuzz_api.client.post("/api/v1/pipelines", json={"name": "after-fuzz", "pipeline_yaml": HELLO})
+    body = {"name": "after-fuzz", "pipeline_yaml": HELLO}
+    created = fuzz_api.client.post("/api/v1/pipelines", json=body)
     assert created.status_code in (201, 409), created.text

@@ -32,6 +32,7 @@ from pydantic import (
     model_validator,
 )
 
+from engine.values import MAX_DURATION_SECONDS, DurationOutOfRange, parse_duration
 from scheduler.errors import InvalidSchedule
 
 _FIELDS_5 = [
@@ -42,9 +43,9 @@ _FIELDS_5 = [
     ("day-of-week", "0-6 or SUN-SAT"),
 ]
 _FIELDS_6 = [("second", "0-59"), *_FIELDS_5]  # KFP's six-field form puts seconds first
-# The longest interval accepted: a century. A longer one is a typo, and fire times must stay inside
+# The longest interval accepted is the longest duration (a century): fire times must stay inside
 # what `datetime` and a BIGINT column hold (`99999999999999999999d` once overflowed both).
-MAX_INTERVAL_SECONDS = 100 * 365 * 86400
+MAX_INTERVAL_SECONDS = MAX_DURATION_SECONDS
 # The window a schedule's times live in: from the Unix epoch to a day before the end of year 9999,
 # so every time zone can still show the last one. A start or end outside it is refused; a fire
 # time past it is "never".
@@ -289,30 +290,29 @@ def format_interval(seconds: int) -> str:
 
 
 def parse_interval(text: str) -> int:
-    """Whole seconds from `90`, `1h30m` or `1d`, at least 1s and at most MAX_INTERVAL_SECONDS;
-    `InvalidSchedule("interval", ...)` otherwise (the CLI's `--every` and the API's `interval`
-    both come here, so neither can store an interval that overflows later)."""
-    from engine.values import parse_duration
-
+    """Whole seconds from `90`, `1h30m` or `1d`, from 1s to MAX_INTERVAL_SECONDS;
+    `InvalidSchedule("interval", ...)` otherwise. The CLI's `--every` and the API's `interval`
+    both come here, and the range check is the engine's duration parser's, so no interval can be
+    stored that overflows later."""
     shown = text if len(text) <= 40 else text[:37] + "..."
+    longest = format_interval(MAX_INTERVAL_SECONDS)
     try:
         seconds = parse_duration(text.strip(), field="interval")
+    except DurationOutOfRange:
+        raise InvalidSchedule(
+            "interval",
+            f"{shown!r} is out of range: an interval is 1s to {longest} (100 years)",
+            "use a shorter interval, or a cron expression for rare dates",
+        ) from None
     except ValueError:
         raise InvalidSchedule(
             "interval",
             f"{shown!r} is not a duration",
             "use seconds (3600) or a duration such as 1h30m, 15m or 1d",
         ) from None
-    if seconds is None or math.isnan(seconds) or seconds <= 0:
+    if seconds is None or seconds <= 0:
         raise InvalidSchedule(
             "interval", f"{shown!r} is not a positive interval", "use at least 1s, e.g. 15m"
-        )
-    if seconds > MAX_INTERVAL_SECONDS:
-        raise InvalidSchedule(
-            "interval",
-            f"{shown!r} is longer than the longest interval, "
-            f"{format_interval(MAX_INTERVAL_SECONDS)} (100 years)",
-            "use a shorter interval, or a cron expression for rare dates",
         )
     if seconds != int(seconds):
         raise InvalidSchedule("interval", f"{shown!r} is not whole seconds", "round it, e.g. 2s")

@@ -133,12 +133,12 @@ def test_too_many_bytes_is_a_413_naming_the_size_limit(make_api: Callable[..., A
 @pytest.mark.parametrize(
     ("interval", "says"),
     [
-        ("99999999999999999999d", "longer than the longest interval"),  # was a 500
-        ("1e999", "longer than the longest interval"),
-        ("inf", "longer than the longest interval"),
-        ("nan", "not a positive interval"),
-        ("9" * 5000 + "d", "longer than the longest interval"),
-        ("36501d", "longer than the longest interval"),
+        ("99999999999999999999d", "is out of range: an interval is 1s to 36500d"),  # was a 500
+        ("1e999", "is out of range: an interval is 1s to 36500d"),
+        ("inf", "is out of range: an interval is 1s to 36500d"),
+        ("nan", "is out of range"),
+        ("9" * 5000 + "d", "is out of range: an interval is 1s to 36500d"),
+        ("36501d", "is out of range: an interval is 1s to 36500d"),
     ],
 )
 def test_interval_overflow_is_a_422_and_stores_nothing(api: Api, interval: str, says: str) -> None:
@@ -152,6 +152,19 @@ def test_interval_overflow_is_a_422_and_stores_nothing(api: Api, interval: str, 
     )
     assert created.status_code == 422, created.text
     assert created.json()["field"] == "interval"
+    assert _counts(api) == (1, 0, 0, 0)
+
+
+def test_durations_in_a_manifest_are_range_checked(api: Api) -> None:
+    """activeDeadlineSeconds, timeouts and backoffs are durations too: one the engine could not
+    hold is a 422 at upload, not a hung or failed run later."""
+    hello = (EXAMPLES / "hello-world.yaml").read_text()
+    deadline = "  activeDeadlineSeconds: 99999999999999999999d\n"
+    huge = hello.replace("  entrypoint: hello\n", "  entrypoint: hello\n" + deadline)
+    for what, response in _yaml_requests(api, huge):
+        assert response.status_code == 422, (what, response.text)
+        assert response.json()["field"] == "spec.activeDeadlineSeconds", response.text
+        assert "out of range" in response.json()["detail"]
     assert _counts(api) == (1, 0, 0, 0)
 
 

@@ -8,6 +8,7 @@ without a place is useless in a 300-line manifest.
 from __future__ import annotations
 
 import difflib
+import re
 from collections.abc import Callable, Mapping
 from functools import partial
 from pathlib import Path
@@ -32,19 +33,35 @@ Positions = dict[tuple[Any, ...], tuple[int, int]]
 # recurses once or twice per level, so a few kilobytes of `[[[[...` would otherwise exhaust
 # Python's stack; real manifests stay far below this.
 MAX_YAML_DEPTH = 100
+# A `\uD800` escape composes to a lone surrogate, which is no Unicode text: it cannot be written
+# to the database or a process's argv, so it would fail mid-run instead of at load.
+_SURROGATE = re.compile("[\ud800-\udfff]")
 
 
-class YamlTooDeep(yaml.YAMLError):
+class YamlRefused(yaml.YAMLError):
+    """YAML that parses but that kubepipe will not take; `mark` is where, `hint` the fix."""
+
+    def __init__(self, message: str, mark: yaml.Mark, hint: str) -> None:
+        super().__init__(message)
+        self.mark = mark
+        self.hint = hint
+
+
+class YamlTooDeep(YamlRefused):
     """The document nests deeper than the limit; `mark` is where the first level too many opens."""
 
     def __init__(self, limit: int, mark: yaml.Mark) -> None:
-        super().__init__(f"the YAML nests deeper than {limit} levels")
+        super().__init__(
+            f"the YAML nests deeper than {limit} levels",
+            mark,
+            "flatten the structure; a manifest needs only a few levels",
+        )
         self.limit = limit
-        self.mark = mark
 
 
 class _DepthLimitedLoader(yaml.SafeLoader):  # type: ignore[misc]
-    """A SafeLoader whose composer counts its own recursion and stops at `max_depth`."""
+    """A SafeLoader whose composer counts its own recursion and stops at `max_depth`, and that
+    refuses scalars holding lone surrogates."""
 
     def __init__(self, stream: str, max_depth: int) -> None:
         super().__init__(stream)
@@ -60,10 +77,21 @@ class _DepthLimitedLoader(yaml.SafeLoader):  # type: ignore[misc]
         finally:
             self._depth -= 1
 
+    def compose_scalar_node(self, anchor: Any) -> Any:
+        node = super().compose_scalar_node(anchor)
+        if _SURROGATE.search(node.value):
+            raise YamlRefused(
+                "a string holds a lone surrogate (an escape such as \\uD800), which is not text",
+                node.start_mark,
+                "write the character itself, or \\U0001F600 for one above U+FFFF",
+            )
+        return node
+
 
 def compose_bounded(text: str, max_depth: int = MAX_YAML_DEPTH) -> list[yaml.Node]:
-    """Every document's node tree, or `YamlTooDeep` before the stack runs out (and PyYAML's own
-    errors for bad syntax). Anything that walks these trees recursively is then bounded too."""
+    """Every document's node tree, or `YamlTooDeep` before the stack runs out (`YamlRefused` for
+    a lone surrogate, PyYAML's own errors for bad syntax). Anything that walks these trees
+    recursively is then bounded too."""
     return list(yaml.compose_all(text, Loader=partial(_DepthLimitedLoader, max_depth=max_depth)))
 
 
@@ -100,14 +128,14 @@ def parse_yaml(text: str, source: str) -> list[tuple[Any, Positions]]:
     try:
         nodes = compose_bounded(text)
         docs = list(yaml.safe_load_all(text))  # as deep as `nodes`: safe once they composed
-    except YamlTooDeep as exc:
+    except YamlRefused as exc:
         raise SpecError(
             [
                 Problem(
                     str(exc),
                     line=exc.mark.line + 1,
                     column=exc.mark.column + 1,
-                    hint="flatten the structure; a manifest needs only a few levels",
+                    hint=exc.hint,
                 )
             ],
             source,

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+from collections.abc import Iterator
 from enum import Enum
 from typing import Any
 
@@ -32,8 +34,37 @@ class SortOrder(str, Enum):
     DESC = "desc"
 
 
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def _texts(value: Any) -> Iterator[str]:
+    if isinstance(value, str):
+        yield value
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            yield from _texts(key)
+            yield from _texts(item)
+    elif isinstance(value, (list, tuple)):
+        for item in value:
+            yield from _texts(item)
+
+
 class _Body(BaseModel):
     model_config = ConfigDict(extra="forbid")
+
+    @field_validator("*")
+    @classmethod
+    def _unicode(cls, value: Any) -> Any:
+        """JSON can escape a lone surrogate (`"\\ud800"`), which is no Unicode text: it cannot
+        be encoded, stored or looked up, and would fail deep inside (a 500) instead of here."""
+        for text in _texts(value):
+            found = _SURROGATE.search(text)
+            if found:
+                raise ValueError(
+                    f"is not valid Unicode text: a lone surrogate U+{ord(found.group()):04X} at "
+                    f"character {found.start()}; send UTF-8 text"
+                )
+        return value
 
 
 class PipelineCreate(_Body):

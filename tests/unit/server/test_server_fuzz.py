@@ -33,9 +33,12 @@ FUZZ = settings(
 huge_ints = st.integers(min_value=-(10**40), max_value=10**40) | st.sampled_from(
     [2**63, -(2**63) - 1, 10**400]
 )
-odd_text = st.text(max_size=40) | st.sampled_from(
+# Text for a URL or a multipart header (which carry UTF-8 only) ...
+url_text = st.text(max_size=40) | st.sampled_from(
     ["", " ", "\x00", "é", "😀", "../../etc/passwd", "a" * 300, "{{workflow.name}}", "null"]
 )
+# ... and for JSON, which can also escape a lone surrogate ("\ud800").
+odd_text = url_text | st.text(st.characters(blacklist_categories=()), max_size=6)
 scalars = st.none() | st.booleans() | huge_ints | st.floats(allow_nan=False, allow_infinity=False)
 scalars = scalars | odd_text
 json_values = st.recursive(
@@ -62,10 +65,10 @@ durations = st.builds(
     | st.sampled_from(["1e999", "1.5", "nan", "inf"]),
     units,
 )
-intervals = durations | odd_text | st.sampled_from(["-inf", "9" * 5000 + "d"])
-crons = odd_text | st.from_regex(r"([0-9*/,-]{1,6} ){4,5}[0-9*/,-]{1,6}", fullmatch=True)
-zones = odd_text | st.sampled_from(["UTC", "Europe/Berlin", "America/New_York", "Etc/GMT+14"])
-timestamps = odd_text | st.from_regex(
+intervals = durations | url_text | st.sampled_from(["-inf", "9" * 5000 + "d"])
+crons = url_text | st.from_regex(r"([0-9*/,-]{1,6} ){4,5}[0-9*/,-]{1,6}", fullmatch=True)
+zones = url_text | st.sampled_from(["UTC", "Europe/Berlin", "America/New_York", "Etc/GMT+14"])
+timestamps = url_text | st.from_regex(
     r"[0-9]{4}-[01][0-9]-[0-3][0-9]T[0-2][0-9]:[0-5][0-9]:[0-5][0-9](Z|[+-][01][0-9]:[0-5][0-9])?",
     fullmatch=True,
 )
@@ -102,6 +105,10 @@ yaml_texts = st.one_of(
             "  entrypoint: hello", f"  entrypoint: hello\n  activeDeadlineSeconds: {d}"
         ),
         durations,
+    ),
+    st.builds(
+        lambda c: HELLO.replace("generateName: hello-world-", f'generateName: "h-\\u{c:04X}-"'),
+        st.integers(0xD800, 0xDFFF) | st.integers(0x20, 0xFFFF),
     ),
     st.just(HELLO),
 )
@@ -182,10 +189,10 @@ def _post_json(api: Api, path: str, body: Any) -> Callable[[], httpx.Response]:
 
 
 # -- one test per create endpoint ----------------------------------------------------------------
-filenames = odd_text | st.sampled_from(
+filenames = url_text | st.sampled_from(
     ["p.yaml", "", ".yaml", "a/b/../c.yml", "x" * 300 + ".yaml", "名前.yaml"]
 )
-names = st.none() | odd_text
+names = st.none() | url_text
 
 
 @FUZZ
@@ -313,7 +320,7 @@ def test_fuzz_recurring_create(fuzz_api: Api, body: Any) -> None:
                 "cron": crons,
                 "interval": intervals,
                 "timezone": zones,
-                "count": huge_ints | odd_text,
+                "count": huge_ints | url_text,
             },
         ),
     )

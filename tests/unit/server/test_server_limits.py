@@ -290,3 +290,26 @@ def test_health_is_answered_while_an_upload_is_being_parsed(
     anyio.run(main)
     assert seen["healthz"] == 200 and seen["parse_still_held"], seen
     assert seen["released_by_test"] and seen["upload"] == 201, seen
+
+
+def test_lone_surrogates_are_a_422_naming_the_field(api: Api) -> None:
+    """JSON can escape a lone surrogate and YAML can too (`\\uD800`); neither is text, and both
+    were 500s (the database driver cannot encode them)."""
+    hello = (EXAMPLES / "hello-world.yaml").read_text()
+    for path, raw, field in [
+        ("/api/v1/pipelines", '{"name": "x", "pipeline_yaml": "\\ud800"}', "pipeline_yaml"),
+        ("/api/v1/runs", '{"pipeline_id": "\\udfff"}', "pipeline_id"),
+        ("/api/v1/runs", '{"pipeline_id": "p", "parameters": {"\\ud800": "x"}}', "parameters"),
+        ("/api/v1/experiments", '{"name": "x", "namespace": "\\udc80"}', "namespace"),
+        ("/api/v1/recurring-runs", '{"name": "x", "pipeline_id": "p", "cron": "\\ud800"}', "cron"),
+    ]:
+        response = api.client.post(
+            path, content=raw.encode(), headers={"content-type": "application/json"}
+        )
+        assert response.status_code == 422, (path, response.text)
+        assert response.json()["field"] == field and "surrogate" in response.json()["detail"]
+    escaped = hello.replace("generateName: hello-world-", 'generateName: "h-\\uD800-"')
+    for what, response in _yaml_requests(api, escaped):
+        assert response.status_code == 422, (what, response.text)
+        assert "lone surrogate" in response.json()["detail"]
+    assert _counts(api) == (1, 0, 0, 0)

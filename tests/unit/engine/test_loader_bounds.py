@@ -1,5 +1,6 @@
-"""YAML nested past the loader's depth limit is a located SpecError, never a RecursionError: the
-issue's 5,000 nested flow sequences crashed `kubepipe validate`/`run` and the server alike."""
+"""YAML the loader will not take is a located SpecError: nesting past its depth limit (the issue's
+5,000 nested flow sequences were a RecursionError in `kubepipe validate`/`run` and the server
+alike) and lone-surrogate escapes (no text; they failed later, in the database)."""
 
 from __future__ import annotations
 
@@ -50,3 +51,13 @@ def test_kubepipe_validate_refuses_deep_yaml(tmp_path: Path) -> None:
     result = CliRunner().invoke(main, ["validate", str(deep)])
     assert result.exit_code == 2, result.output
     assert f"deep.yaml:1:{MAX_YAML_DEPTH + 1}: the YAML nests deeper than" in result.output
+
+
+def test_a_lone_surrogate_escape_is_a_spec_error() -> None:
+    text = HELLO.read_text().replace("generateName: hello-world-", 'generateName: "h-\\uD800-"')
+    with pytest.raises(SpecError) as err:
+        load_manifest(text)
+    [problem] = err.value.problems
+    assert "lone surrogate" in problem.message and problem.line == 6
+    pair = HELLO.read_text().replace("generateName: hello-world-", 'generateName: "h-\\U0001F600-"')
+    assert load_manifest(pair)[0].metadata.generate_name == "h-\U0001f600-"

@@ -143,7 +143,7 @@ class RecurringStore:
         except IntegrityError:
             raise RecurringRunExists(
                 f"namespace {spec.namespace!r} already has a recurring run named {spec.name!r}; "
-                f"pick another name or `kubepipe recurring delete -n {spec.namespace} "
+                f"pick another name or `kubepipe recurring delete --namespace {spec.namespace} "
                 f"{spec.name}` first"
             ) from None
         return self.get(str(row["id"]))
@@ -222,7 +222,7 @@ class RecurringStore:
         if row is None:
             raise RecurringRunNotFound(
                 f"namespace {namespace!r} has no recurring run named {ref!r} "
-                f"(see `kubepipe recurring list -n {namespace}`)"
+                f"(see `kubepipe recurring list --namespace {namespace}`)"
             )
         return self._recurring(row._mapping)
 

@@ -38,7 +38,7 @@ MAX_YAML_DEPTH = 100
 _SURROGATE = re.compile("[\ud800-\udfff]")
 
 
-class YamlRefused(yaml.YAMLError):
+class YamlRefused(yaml.YAMLError):  # type: ignore[misc]
     """YAML that parses but that kubepipe will not take; `mark` is where, `hint` the fix."""
 
     def __init__(self, message: str, mark: yaml.Mark, hint: str) -> None:

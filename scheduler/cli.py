@@ -12,13 +12,15 @@ import signal
 import sys
 import threading
 import time
-from typing import Any, NoReturn
+from collections.abc import Callable
+from typing import Any, NoReturn, TypeVar
 
 import click
 
 from scheduler.errors import InvalidSchedule, SchedulerError
 
 EXIT_FAILED, EXIT_INVALID = 1, 2
+_Command = TypeVar("_Command", bound=Callable[..., Any])
 
 # The flag (or argument) a person used for each field an `InvalidSchedule` names.
 _FLAGS = {
@@ -74,7 +76,7 @@ def _get(store: Any, ref: str, namespace: str) -> Any:
         _fail(str(exc), EXIT_FAILED)
 
 
-def _namespace_option(default: str | None, help_text: str) -> Any:
+def _namespace_option(default: str | None, help_text: str) -> Callable[[_Command], _Command]:
     return click.option("--namespace", "namespace", default=default, help=help_text)
 
 

@@ -64,8 +64,7 @@ def _namespaced_names(conn: Connection) -> None:
     else:
         conn.execute(
             text(
-                "ALTER TABLE recurring_runs "
-                "ADD COLUMN namespace VARCHAR NOT NULL DEFAULT 'default'"
+                "ALTER TABLE recurring_runs ADD COLUMN namespace VARCHAR NOT NULL DEFAULT 'default'"
             )
         )
         inspector = inspect(conn)

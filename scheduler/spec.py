@@ -44,6 +44,7 @@ def workflow_namespace(workflow: Mapping[str, Any]) -> str:
     namespace = meta.get("namespace") if isinstance(meta, Mapping) else None
     return str(namespace or DEFAULT_NAMESPACE)
 
+
 # Run names are `NAME-<unix seconds>` (Argo's cron children); 52 leaves room for the suffix
 # inside Kubernetes' 63-character label limit, as Argo's own CronWorkflow name limit does.
 _NAME = re.compile(r"^[a-z0-9]([-a-z0-9]{0,50}[a-z0-9])?$")

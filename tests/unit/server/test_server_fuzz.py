@@ -260,7 +260,7 @@ def test_fuzz_pipeline_create(fuzz_api: Api, body: Any) -> None:
             "experiment_id": odd_text,
             "name": odd_text,
             "namespace": odd_text,
-        }
+        },
     )
 )
 def test_fuzz_run_create(fuzz_api: Api, body: Any) -> None:

@@ -33,9 +33,10 @@ Positions = dict[tuple[Any, ...], tuple[int, int]]
 # recurses once or twice per level, so a few kilobytes of `[[[[...` would otherwise exhaust
 # Python's stack; real manifests stay far below this.
 MAX_YAML_DEPTH = 100
-# A `\uD800` escape composes to a lone surrogate, which is no Unicode text: it cannot be written
-# to the database or a process's argv, so it would fail mid-run instead of at load.
-_SURROGATE = re.compile("[\ud800-\udfff]")
+# A `\0` or `\uD800` escape composes to a NUL or a lone surrogate: neither can be written to the
+# database (PostgreSQL refuses NUL in text) or to a process's argv, so they would fail mid-run
+# instead of at load.
+_UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
 
 
 class YamlRefused(yaml.YAMLError):  # type: ignore[misc]
@@ -61,7 +62,7 @@ class YamlTooDeep(YamlRefused):
 
 class _DepthLimitedLoader(yaml.SafeLoader):  # type: ignore[misc]
     """A SafeLoader whose composer counts its own recursion and stops at `max_depth`, and that
-    refuses scalars holding lone surrogates."""
+    refuses scalars holding a NUL or a lone surrogate."""
 
     def __init__(self, stream: str, max_depth: int) -> None:
         super().__init__(stream)
@@ -79,18 +80,20 @@ class _DepthLimitedLoader(yaml.SafeLoader):  # type: ignore[misc]
 
     def compose_scalar_node(self, anchor: Any) -> Any:
         node = super().compose_scalar_node(anchor)
-        if _SURROGATE.search(node.value):
+        found = _UNSTORABLE.search(node.value)
+        if found is not None:
+            what = "a NUL" if found.group() == "\x00" else "a lone surrogate"
             raise YamlRefused(
-                "a string holds a lone surrogate (an escape such as \\uD800), which is not text",
+                f"a string holds {what} (an escape such as \\0 or \\uD800), which is not text",
                 node.start_mark,
-                "write the character itself, or \\U0001F600 for one above U+FFFF",
+                "remove it; write other characters themselves, or \\U0001F600 above U+FFFF",
             )
         return node
 
 
 def compose_bounded(text: str, max_depth: int = MAX_YAML_DEPTH) -> list[yaml.Node]:
     """Every document's node tree, or `YamlTooDeep` before the stack runs out (`YamlRefused` for
-    a lone surrogate, PyYAML's own errors for bad syntax). Anything that walks these trees
+    a NUL or a lone surrogate, PyYAML's own errors for bad syntax). Anything that walks these trees
     recursively is then bounded too."""
     return list(yaml.compose_all(text, Loader=partial(_DepthLimitedLoader, max_depth=max_depth)))
 

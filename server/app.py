@@ -25,6 +25,7 @@ from server.routes import experiments, outputs, pipelines, recurring, runs
 from server.schemas import Whoami
 from server.settings import ServerSettings
 from server.store import ServerStore
+from server.text import storable_params
 
 
 def static_dir() -> Path:
@@ -50,6 +51,7 @@ def create_app(settings: ServerSettings) -> FastAPI:
         version="1",
         description="Pipelines, runs, logs, artifacts and recurring runs of a kubepipe engine.",
         lifespan=lifespan,
+        dependencies=[Depends(storable_params)],
     )
     app.state.services = svc
     install_handlers(app)

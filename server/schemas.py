@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import re
-from collections.abc import Iterator
 from enum import Enum
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from engine.phases import RunPhase
+from server.text import texts, unstorable
 
 _NAME_PATTERN = r"^[A-Za-z0-9]([-A-Za-z0-9_. ]{0,126}[A-Za-z0-9])?$"
 
@@ -34,36 +33,18 @@ class SortOrder(str, Enum):
     DESC = "desc"
 
 
-_SURROGATE = re.compile("[\ud800-\udfff]")
-
-
-def _texts(value: Any) -> Iterator[str]:
-    if isinstance(value, str):
-        yield value
-    elif isinstance(value, dict):
-        for key, item in value.items():
-            yield from _texts(key)
-            yield from _texts(item)
-    elif isinstance(value, (list, tuple)):
-        for item in value:
-            yield from _texts(item)
-
-
 class _Body(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     @field_validator("*")
     @classmethod
-    def _unicode(cls, value: Any) -> Any:
-        """JSON can escape a lone surrogate (`"\\ud800"`), which is no Unicode text: it cannot
-        be encoded, stored or looked up, and would fail deep inside (a 500) instead of here."""
-        for text in _texts(value):
-            found = _SURROGATE.search(text)
-            if found:
-                raise ValueError(
-                    f"is not valid Unicode text: a lone surrogate U+{ord(found.group()):04X} at "
-                    f"character {found.start()}; send UTF-8 text"
-                )
+    def _storable(cls, value: Any) -> Any:
+        """JSON can escape a NUL or a lone surrogate, which no database stores: refused here,
+        naming the field, rather than failing in a query (a 500)."""
+        for text in texts(value):
+            why = unstorable(text)
+            if why is not None:
+                raise ValueError(why)
         return value
 
 

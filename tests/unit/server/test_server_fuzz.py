@@ -139,19 +139,26 @@ def _body(
 
 
 # -- the app and its state ----------------------------------------------------------------------
-@pytest.fixture(scope="module")
-def fuzz_api(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Api]:
+@pytest.fixture(scope="module", params=["sqlite", "postgresql"])
+def fuzz_api(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Api]:
+    """One app per database for all the examples (PostgreSQL refuses what SQLite stores, e.g. a
+    NUL in text, so both are fuzzed)."""
     from fastapi.testclient import TestClient
-    from server_support import _settings
+    from server_support import _settings, postgres_url
 
     from server import create_app
 
-    settings_ = _settings(tmp_path_factory.mktemp("fuzz") / "home", None, yaml_max_nodes=20_000)
-    app = create_app(settings_)
-    with TestClient(app, raise_server_exceptions=False) as client:
-        api = Api(client, app, settings_)
-        api.upload(EXAMPLES / "parameters.yaml", "seed")
-        yield api
+    urls = postgres_url() if request.param == "postgresql" else iter([None])
+    for url in urls:
+        home = tmp_path_factory.mktemp("fuzz") / "home"
+        settings_ = _settings(home, url, yaml_max_nodes=20_000)
+        app = create_app(settings_)
+        with TestClient(app, raise_server_exceptions=False) as client:
+            api = Api(client, app, settings_)
+            api.upload(EXAMPLES / "parameters.yaml", "seed")
+            yield api
 
 
 def _state(api: Api) -> tuple[int, ...]:

@@ -343,3 +343,41 @@ def test_lone_surrogates_are_a_422_naming_the_field(api: Api) -> None:
         assert response.status_code == 422, (what, response.text)
         assert "lone surrogate" in response.json()["detail"]
     assert _counts(api) == (1, 0, 0, 0)
+
+
+@pytest.mark.parametrize("database", ["sqlite", "postgresql"])
+def test_nul_characters_are_a_422_naming_the_field(
+    make_api: Callable[..., Api], database: str
+) -> None:
+    """PostgreSQL refuses NUL in text: a NUL in a JSON field, a path or query parameter, or a YAML
+    escape was a 500 there. Each is refused where it comes in, naming the field."""
+    from server_support import postgres_url
+
+    urls = postgres_url() if database == "postgresql" else iter([None])
+    for url in urls:
+        api = make_api(db_url=url)
+        hello = (EXAMPLES / "hello-world.yaml").read_text()
+        for path, body, field in [
+            ("/api/v1/experiments", {"name": "x", "description": "a\x00b"}, "description"),
+            ("/api/v1/experiments", {"name": "x", "namespace": "\x00"}, "namespace"),
+            ("/api/v1/runs", {"pipeline_id": "p\x00"}, "pipeline_id"),
+            ("/api/v1/runs", {"pipeline_yaml": hello, "namespace": "n\x00"}, "namespace"),
+        ]:
+            response = api.client.post(path, json=body)
+            assert response.status_code == 422, (path, response.text)
+            assert response.json()["field"] == field and "NUL" in response.json()["detail"]
+        for path, field in [
+            ("/api/v1/runs/%00", "run_id"),
+            ("/api/v1/pipelines/%00", "pipeline_id"),
+            ("/api/v1/recurring-runs/%00", "recurring_id"),
+            ("/api/v1/runs?name=%00", "name"),
+            ("/api/v1/runs?namespace=%00", "namespace"),
+        ]:
+            response = api.client.get(path)
+            assert response.status_code == 422, (path, response.text)
+            assert response.json()["field"] == field
+        escaped = hello.replace("generateName: hello-world-", 'generateName: "h-\\0-"')
+        for what, response in _yaml_requests(api, escaped):
+            assert response.status_code == 422, (what, response.text)
+            assert "a NUL" in response.json()["detail"]
+        assert _counts(api) == (1, 0, 0, 0)

@@ -38,6 +38,14 @@ _WORKFLOW_VARS = {
     "creationTimestamp",
     "scheduledTime",
 }
+# Kubernetes' limits on where an object lives and what it is called: a namespace is a DNS label, a
+# name at most 253 characters. Past them no cluster takes the workflow, and PostgreSQL cannot index
+# the run's row (a long random name was a database error, not a message).
+NAMESPACE_NAME = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
+NAMESPACE_RULE = (
+    "at most 63 lowercase letters, digits and '-', starting and ending with a letter or digit"
+)
+MAX_NAME_LENGTH = 253
 _POD_VARS = {"pod.name", "node.name", "retries", "inputs.parameters"}
 _NODE_ATTRS = {"status", "id", "exitCode", "startedAt", "finishedAt", "ip", "hostNodeName"}
 
@@ -105,7 +113,25 @@ class _Checker:
         for i, template in enumerate(spec.templates):
             self.check_template(template, ("spec", "templates", i))
         self.check_durations()
+        self.check_metadata()
         return self.problems
+
+    def check_metadata(self) -> None:
+        meta = self.wf.metadata
+        for key, value in (("name", meta.name), ("generateName", meta.generate_name)):
+            if value is not None and len(value) > MAX_NAME_LENGTH:
+                self.add(
+                    ("metadata", key),
+                    f"metadata.{key} is {len(value)} characters long, more than {MAX_NAME_LENGTH}",
+                    "shorten it (Kubernetes' limit on a name)",
+                )
+        if meta.namespace is not None and not NAMESPACE_NAME.match(meta.namespace):
+            shown = meta.namespace if len(meta.namespace) <= 40 else meta.namespace[:37] + "..."
+            self.add(
+                ("metadata", "namespace"),
+                f"{shown!r} is not a namespace name",
+                f"use {NAMESPACE_RULE}",
+            )
 
     def check_durations(self) -> None:
         """Every literal duration reads as one and is at most a century: one that does not would

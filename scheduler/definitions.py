@@ -166,8 +166,12 @@ def _place(manifest: dict[str, Any], namespace: str | None, file: str) -> None:
     `kubectl apply -n` refuses a manifest naming another namespace."""
     meta = manifest.setdefault("metadata", {})
     own = meta.get("namespace")
-    if namespace is not None and not namespace.strip():
-        raise InvalidSchedule("namespace", "the namespace is empty", "give a namespace name")
+    from engine.validate import NAMESPACE_NAME, NAMESPACE_RULE
+
+    if namespace is not None and not NAMESPACE_NAME.match(namespace):
+        raise InvalidSchedule(
+            "namespace", f"{namespace!r} is not a namespace name", f"use {NAMESPACE_RULE}"
+        )
     if namespace is not None and own and own != namespace:
         raise InvalidSchedule(
             "namespace",

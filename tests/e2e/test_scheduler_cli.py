@@ -114,7 +114,7 @@ BAD = {
     ),
     "empty-namespace": (
         ["--every", "1h", "--namespace", " "],
-        r"--namespace: the namespace is empty",
+        r"--namespace: ' ' is not a namespace name",
     ),
 }
 

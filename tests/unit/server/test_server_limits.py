@@ -381,3 +381,39 @@ def test_nul_characters_are_a_422_naming_the_field(
             assert response.status_code == 422, (what, response.text)
             assert "a NUL" in response.json()["detail"]
         assert _counts(api) == (1, 0, 0, 0)
+
+
+@pytest.mark.parametrize("database", ["sqlite", "postgresql"])
+def test_long_namespaces_and_names_are_a_422(make_api: Callable[..., Api], database: str) -> None:
+    """PostgreSQL cannot index a long incompressible value: a 10,000-character random namespace or
+    generateName was a 500 there. Namespaces are DNS labels and names at most 253 characters, as
+    on Kubernetes, on either database."""
+    import secrets
+
+    from server_support import postgres_url
+
+    urls = postgres_url() if database == "postgresql" else iter([None])
+    for url in urls:
+        api = make_api(db_url=url)
+        hello = (EXAMPLES / "hello-world.yaml").read_text()
+        namespace = secrets.token_hex(5000)
+        for path, body in [
+            ("/api/v1/experiments", {"name": "x", "namespace": namespace}),
+            ("/api/v1/runs", {"pipeline_yaml": hello, "namespace": namespace}),
+            (
+                "/api/v1/recurring-runs",
+                {"name": "r", "pipeline_yaml": hello, "interval": "1h", "namespace": namespace},
+            ),  # fmt: skip
+            (f"/api/v1/pipelines?namespace={namespace}", {"name": "p", "pipeline_yaml": hello}),
+            ("/api/v1/experiments", {"name": "x", "namespace": "Team_A"}),
+        ]:
+            response = api.client.post(path, json=body)
+            assert response.status_code == 422, (path[:40], response.text[:300])
+            assert response.json()["field"] == "namespace"
+        long_name = hello.replace(
+            "generateName: hello-world-", "generateName: g" + secrets.token_hex(5000)
+        )
+        for what, response in _yaml_requests(api, long_name):
+            assert response.status_code == 422, (what, response.text[:300])
+            assert response.json()["field"] == "metadata.generateName"
+        assert _counts(api) == (1, 0, 0, 0)

@@ -8,7 +8,9 @@ without a place is useless in a 300-line manifest.
 from __future__ import annotations
 
 import difflib
+import re
 from collections.abc import Callable, Mapping
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +28,74 @@ _KINDS: dict[str, type[Manifest]] = {
 }
 
 Positions = dict[tuple[Any, ...], tuple[int, int]]
+
+# How many levels YAML may nest. Composing a document (and everything that walks it afterwards)
+# recurses once or twice per level, so a few kilobytes of `[[[[...` would otherwise exhaust
+# Python's stack; real manifests stay far below this.
+MAX_YAML_DEPTH = 100
+# A `\0` or `\uD800` escape composes to a NUL or a lone surrogate: neither can be written to the
+# database (PostgreSQL refuses NUL in text) or to a process's argv, so they would fail mid-run
+# instead of at load.
+_UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
+
+
+class YamlRefused(yaml.YAMLError):  # type: ignore[misc]
+    """YAML that parses but that kubepipe will not take; `mark` is where, `hint` the fix."""
+
+    def __init__(self, message: str, mark: yaml.Mark, hint: str) -> None:
+        super().__init__(message)
+        self.mark = mark
+        self.hint = hint
+
+
+class YamlTooDeep(YamlRefused):
+    """The document nests deeper than the limit; `mark` is where the first level too many opens."""
+
+    def __init__(self, limit: int, mark: yaml.Mark) -> None:
+        super().__init__(
+            f"the YAML nests deeper than {limit} levels",
+            mark,
+            "flatten the structure; a manifest needs only a few levels",
+        )
+        self.limit = limit
+
+
+class _DepthLimitedLoader(yaml.SafeLoader):  # type: ignore[misc]
+    """A SafeLoader whose composer counts its own recursion and stops at `max_depth`, and that
+    refuses scalars holding a NUL or a lone surrogate."""
+
+    def __init__(self, stream: str, max_depth: int) -> None:
+        super().__init__(stream)
+        self._max_depth = max_depth
+        self._depth = 0
+
+    def compose_node(self, parent: Any, index: Any) -> Any:
+        self._depth += 1
+        try:
+            if self._depth > self._max_depth:
+                raise YamlTooDeep(self._max_depth, self.peek_event().start_mark)
+            return super().compose_node(parent, index)
+        finally:
+            self._depth -= 1
+
+    def compose_scalar_node(self, anchor: Any) -> Any:
+        node = super().compose_scalar_node(anchor)
+        found = _UNSTORABLE.search(node.value)
+        if found is not None:
+            what = "a NUL" if found.group() == "\x00" else "a lone surrogate"
+            raise YamlRefused(
+                f"a string holds {what} (an escape such as \\0 or \\uD800), which is not text",
+                node.start_mark,
+                "remove it; write other characters themselves, or \\U0001F600 above U+FFFF",
+            )
+        return node
+
+
+def compose_bounded(text: str, max_depth: int = MAX_YAML_DEPTH) -> list[yaml.Node]:
+    """Every document's node tree, or `YamlTooDeep` before the stack runs out (`YamlRefused` for
+    a NUL or a lone surrogate, PyYAML's own errors for bad syntax). Anything that walks these trees
+    recursively is then bounded too."""
+    return list(yaml.compose_all(text, Loader=partial(_DepthLimitedLoader, max_depth=max_depth)))
 
 
 def read_source(path_or_text: str | Path) -> tuple[str, str]:
@@ -59,8 +129,20 @@ def _positions(node: yaml.Node, path: tuple[Any, ...], out: Positions) -> None:
 def parse_yaml(text: str, source: str) -> list[tuple[Any, Positions]]:
     """Parse every YAML document with a map from field path to (line, column)."""
     try:
-        nodes = list(yaml.compose_all(text, Loader=yaml.SafeLoader))
-        docs = list(yaml.safe_load_all(text))
+        nodes = compose_bounded(text)
+        docs = list(yaml.safe_load_all(text))  # as deep as `nodes`: safe once they composed
+    except YamlRefused as exc:
+        raise SpecError(
+            [
+                Problem(
+                    str(exc),
+                    line=exc.mark.line + 1,
+                    column=exc.mark.column + 1,
+                    hint=exc.hint,
+                )
+            ],
+            source,
+        ) from None
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         message = " ".join(p for p in (exc.context, exc.problem) if p) or "invalid YAML"

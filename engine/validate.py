@@ -17,6 +17,7 @@ from engine.errors import ExpressionError, Problem
 from engine.expressions import dependencies_to_depends, find_placeholders, parse_depends
 from engine.loader import Positions, format_path
 from engine.spec import DAGTask, Template, TemplateKind, Workflow, _Invocation
+from engine.values import parse_duration
 
 _EXTERNAL_ARTIFACTS = ("gcs", "azure", "oss", "hdfs", "http", "git", "artifactory", "plugin")
 _UNSUPPORTED_KINDS = {
@@ -37,6 +38,14 @@ _WORKFLOW_VARS = {
     "creationTimestamp",
     "scheduledTime",
 }
+# Kubernetes' limits on where an object lives and what it is called: a namespace is a DNS label, a
+# name at most 253 characters. Past them no cluster takes the workflow, and PostgreSQL cannot index
+# the run's row (a long random name was a database error, not a message).
+NAMESPACE_NAME = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
+NAMESPACE_RULE = (
+    "at most 63 lowercase letters, digits and '-', starting and ending with a letter or digit"
+)
+MAX_NAME_LENGTH = 253
 _POD_VARS = {"pod.name", "node.name", "retries", "inputs.parameters"}
 _NODE_ATTRS = {"status", "id", "exitCode", "startedAt", "finishedAt", "ip", "hostNodeName"}
 
@@ -103,7 +112,51 @@ class _Checker:
         self.declared_params = {p.name for p in spec.arguments.parameters}
         for i, template in enumerate(spec.templates):
             self.check_template(template, ("spec", "templates", i))
+        self.check_durations()
+        self.check_metadata()
         return self.problems
+
+    def check_metadata(self) -> None:
+        meta = self.wf.metadata
+        for key, value in (("name", meta.name), ("generateName", meta.generate_name)):
+            if value is not None and len(value) > MAX_NAME_LENGTH:
+                self.add(
+                    ("metadata", key),
+                    f"metadata.{key} is {len(value)} characters long, more than {MAX_NAME_LENGTH}",
+                    "shorten it (Kubernetes' limit on a name)",
+                )
+        if meta.namespace is not None and not NAMESPACE_NAME.match(meta.namespace):
+            shown = meta.namespace if len(meta.namespace) <= 40 else meta.namespace[:37] + "..."
+            self.add(
+                ("metadata", "namespace"),
+                f"{shown!r} is not a namespace name",
+                f"use {NAMESPACE_RULE}",
+            )
+
+    def check_durations(self) -> None:
+        """Every literal duration reads as one and is at most a century: one that does not would
+        fail, or overflow a timer, only when the run reaches it. A templated value
+        (`{{inputs.parameters.t}}`) is read when it is resolved."""
+        spec = self.spec
+        places: list[tuple[tuple[Any, ...], Any]] = [
+            (("spec", "activeDeadlineSeconds"), spec.active_deadline_seconds),
+            *_backoff(("spec", "retryStrategy"), spec.retry_strategy),
+        ]
+        for i, t in enumerate(spec.templates):
+            loc = ("spec", "templates", i)
+            places += [
+                (loc + ("activeDeadlineSeconds",), t.active_deadline_seconds),
+                (loc + ("timeout",), t.timeout),
+                (loc + ("suspend", "duration"), t.suspend.duration if t.suspend else None),
+                *_backoff(loc + ("retryStrategy",), t.retry_strategy),
+            ]
+        for loc, value in places:
+            if value is None or "{{" in str(value):
+                continue
+            try:
+                parse_duration(value, field="value")
+            except ValueError as exc:  # the message says what is wrong and what reads
+                self.add(loc, str(exc))
 
     def check_template(self, template: Template, loc: tuple[Any, ...]) -> None:
         kind = template.kind
@@ -561,3 +614,14 @@ def validate_workflow(
 ) -> list[Problem]:
     """Every problem that would stop `wf` from running; empty when it is runnable."""
     return _Checker(wf, positions or {}, known_kinds).run()
+
+
+def _backoff(loc: tuple[Any, ...], strategy: Any) -> list[tuple[tuple[Any, ...], Any]]:
+    """The durations of a retryStrategy's backoff, with their places."""
+    backoff = strategy.backoff if strategy is not None else None
+    if backoff is None:
+        return []
+    return [
+        (loc + ("backoff", key), getattr(backoff, attr))
+        for attr, key in (("duration", "duration"), ("max_duration", "maxDuration"), ("cap", "cap"))
+    ]

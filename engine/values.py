@@ -19,15 +19,27 @@ _UNITS = {
 }
 
 
+# The longest duration anything accepts: a century. Longer ones are typos, and deadlines, timers
+# and fire times built from them must stay inside what clocks, `datetime` and BIGINT hold.
+MAX_DURATION_SECONDS = 100 * 365 * 86400
+
+
+class DurationOutOfRange(ValueError):
+    """A duration that reads as one but is infinite, NaN or longer than MAX_DURATION_SECONDS."""
+
+
 def parse_duration(text: str | int | float | None, *, field: str = "duration") -> float | None:
-    """Seconds from Argo's duration forms: a bare number of seconds, or Go's `1h2m3s`."""
+    """Seconds from Argo's duration forms: a bare number of seconds, or Go's `1h2m3s`; at most
+    MAX_DURATION_SECONDS either way (`DurationOutOfRange` beyond, or for inf/NaN)."""
     if text is None or text == "":
         return None
     if isinstance(text, (int, float)):
-        return float(text)
+        return _in_range(text, text, field)
     value = text.strip()
     try:
-        return float(value)
+        return _in_range(float(value), text, field)
+    except DurationOutOfRange:
+        raise
     except ValueError:
         pass
     pos, total = 0, 0.0
@@ -38,9 +50,27 @@ def parse_duration(text: str | int | float | None, *, field: str = "duration") -
         pos = match.end()
     if pos != len(value) or pos == 0:
         raise ValueError(
-            f"{field} {text!r} is not a duration; use seconds (30) or a Go duration (1m30s)"
+            f"{field} {_shown(text)} is not a duration; use seconds (30) or a Go duration (1m30s)"
         )
-    return total
+    return _in_range(total, text, field)
+
+
+def _in_range(seconds: int | float, text: str | int | float, field: str) -> float:
+    """`seconds` as a float, compared before converting (an int may not fit in one)."""
+    if seconds != seconds or abs(seconds) > MAX_DURATION_SECONDS:  # NaN is not equal to itself
+        raise DurationOutOfRange(
+            f"{field} {_shown(text)} is out of range; a duration is at most "
+            f"{MAX_DURATION_SECONDS} seconds (100 years)"
+        )
+    return float(seconds)
+
+
+def _shown(text: str | int | float) -> str:
+    try:
+        shown = repr(text)
+    except ValueError:  # an int past Python's digit limit
+        return "(a number too long to show)"
+    return shown if len(shown) <= 42 else shown[:39] + "..."
 
 
 _QUANTITY = re.compile(r"^([0-9.]+)([a-zA-Z]*)$")

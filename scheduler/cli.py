@@ -12,13 +12,15 @@ import signal
 import sys
 import threading
 import time
-from typing import Any, NoReturn
+from collections.abc import Callable
+from typing import Any, NoReturn, TypeVar
 
 import click
 
 from scheduler.errors import InvalidSchedule, SchedulerError
 
 EXIT_FAILED, EXIT_INVALID = 1, 2
+_Command = TypeVar("_Command", bound=Callable[..., Any])
 
 # The flag (or argument) a person used for each field an `InvalidSchedule` names.
 _FLAGS = {
@@ -33,7 +35,11 @@ _FLAGS = {
     "trigger": "--cron/--every",
     "name": "NAME",
     "file": "FILE",
+    "namespace": "--namespace",
 }
+
+# Names are unique per namespace; a command that takes a NAME looks in this one unless told.
+_NAMESPACE_HELP = "the recurring run's namespace (default: default)"
 
 
 def _fail(message: str, code: int) -> NoReturn:
@@ -63,11 +69,15 @@ def _store() -> Any:
     return RecurringStore(_settings().database_url)
 
 
-def _get(store: Any, ref: str) -> Any:
+def _get(store: Any, ref: str, namespace: str) -> Any:
     try:
-        return store.get(ref)
+        return store.lookup(ref, namespace)
     except SchedulerError as exc:
         _fail(str(exc), EXIT_FAILED)
+
+
+def _namespace_option(default: str | None, help_text: str) -> Callable[[_Command], _Command]:
+    return click.option("--namespace", "namespace", default=default, help=help_text)
 
 
 @click.group()
@@ -103,6 +113,9 @@ def recurring() -> None:
 )
 @click.option("--disabled", is_flag=True, help="store it disabled (check `next`, then `enable`)")
 @click.option("-p", "--parameter", "params", multiple=True, help="NAME=VALUE for each run")
+@_namespace_option(
+    None, "namespace for it and its runs (default: the file's metadata.namespace, else default)"
+)
 @click.option("-o", "--output", type=click.Choice(["json"]), default=None)
 def create(
     name: str,
@@ -118,6 +131,7 @@ def create(
     starting_deadline: int | None,
     disabled: bool,
     params: tuple[str, ...],
+    namespace: str | None,
     output: str | None,
 ) -> None:
     """Create recurring run NAME from FILE (a Workflow or CronWorkflow YAML, or a .py pipeline)."""
@@ -142,6 +156,7 @@ def create(
         catchup=catchup,
         starting_deadline_seconds=starting_deadline,
         parameters=parameters,
+        namespace=namespace,
     )
     try:
         definition = load_definition(name, file, options)
@@ -168,35 +183,41 @@ def create(
         return
     state = "enabled" if rec.enabled else "disabled"
     click.echo(
-        f"recurring run {rec.name} ({rec.id}) created, {state}: {rec.spec.trigger.describe()}"
+        f"recurring run {rec.name} ({rec.id}) created in namespace {rec.namespace}, {state}: "
+        f"{rec.spec.trigger.describe()}"
     )
 
 
 @recurring.command(name="list")
+@_namespace_option(None, "only this namespace's recurring runs (default: every namespace)")
 @click.option("-o", "--output", type=click.Choice(["json"]), default=None)
-def list_recurring(output: str | None) -> None:
+def list_recurring(namespace: str | None, output: str | None) -> None:
     """List recurring runs."""
     from scheduler.views import recurring_json
 
-    rows = [recurring_json(r) for r in _store().list_all()]
+    rows = [recurring_json(r) for r in _store().list_all(namespace)]
     if output == "json":
         click.echo(json.dumps(rows, indent=2))
         return
-    click.echo(f"{'NAME':<28}{'ENABLED':<9}{'NEXT':<27}SCHEDULE")
+    click.echo(f"{'NAMESPACE':<16}{'NAME':<28}{'ENABLED':<9}{'NEXT':<27}SCHEDULE")
     for r in rows:
         enabled = "yes" if r["enabled"] else "no"
-        click.echo(f"{r['name'][:27]:<28}{enabled:<9}{r['nextFireTime'] or '-':<27}{r['schedule']}")
+        click.echo(
+            f"{r['namespace'][:15]:<16}{r['name'][:27]:<28}{enabled:<9}"
+            f"{r['nextFireTime'] or '-':<27}{r['schedule']}"
+        )
 
 
 @recurring.command()
 @click.argument("ref", metavar="NAME")
+@_namespace_option("default", _NAMESPACE_HELP)
 @click.option("-o", "--output", type=click.Choice(["json"]), default=None)
-def get(ref: str, output: str | None) -> None:
+def get(ref: str, namespace: str, output: str | None) -> None:
     """Show a recurring run and the runs it created."""
     from scheduler.views import recurring_json, recurring_lines
 
     store = _store()
-    rec = _get(store, ref)
+    rec = _get(store, ref, namespace)
     fires = store.fires(rec.id)
     if output == "json":
         click.echo(json.dumps(recurring_json(rec, fires), indent=2))
@@ -205,10 +226,10 @@ def get(ref: str, output: str | None) -> None:
         click.echo(line)
 
 
-def _set_enabled(ref: str, enabled: bool) -> None:
+def _set_enabled(ref: str, namespace: str, enabled: bool) -> None:
     store = _store()
     try:
-        rec = store.set_enabled(ref, enabled, time.time())
+        rec = store.set_enabled(_get(store, ref, namespace).id, enabled, time.time())
     except SchedulerError as exc:
         _fail(str(exc), EXIT_FAILED)
     click.echo(f"recurring run {rec.name} {'enabled' if enabled else 'disabled'}")
@@ -216,25 +237,28 @@ def _set_enabled(ref: str, enabled: bool) -> None:
 
 @recurring.command()
 @click.argument("ref", metavar="NAME")
-def enable(ref: str) -> None:
+@_namespace_option("default", _NAMESPACE_HELP)
+def enable(ref: str, namespace: str) -> None:
     """Enable NAME; times that passed while it was disabled are not run."""
-    _set_enabled(ref, True)
+    _set_enabled(ref, namespace, True)
 
 
 @recurring.command()
 @click.argument("ref", metavar="NAME")
-def disable(ref: str) -> None:
+@_namespace_option("default", _NAMESPACE_HELP)
+def disable(ref: str, namespace: str) -> None:
     """Disable NAME (runs already started keep going)."""
-    _set_enabled(ref, False)
+    _set_enabled(ref, namespace, False)
 
 
 @recurring.command()
 @click.argument("ref", metavar="NAME")
-def delete(ref: str) -> None:
+@_namespace_option("default", _NAMESPACE_HELP)
+def delete(ref: str, namespace: str) -> None:
     """Delete NAME; the runs it created are kept."""
     store = _store()
     try:
-        rec = store.delete(ref)
+        rec = store.delete(_get(store, ref, namespace).id)
     except SchedulerError as exc:
         _fail(str(exc), EXIT_FAILED)
     click.echo(f"recurring run {rec.name} deleted")
@@ -243,12 +267,13 @@ def delete(ref: str) -> None:
 @recurring.command(name="next")
 @click.argument("ref", metavar="NAME")
 @click.option("-n", "count", type=int, default=5, show_default=True, help="how many fire times")
-def next_times(ref: str, count: int) -> None:
+@_namespace_option("default", _NAMESPACE_HELP)
+def next_times(ref: str, count: int, namespace: str) -> None:
     """Print NAME's next fire times, one ISO-8601 timestamp (with UTC offset) per line, in its
     time zone; works on a disabled recurring run, to check an expression before enabling it."""
     from scheduler.views import local_iso
 
-    rec = _get(_store(), ref)
+    rec = _get(_store(), ref, namespace)
     trigger = rec.spec.trigger
     t: int | None = max(int(time.time()), rec.cursor)
     for _ in range(max(0, count)):

@@ -16,7 +16,7 @@ from zoneinfo import ZoneInfo
 
 from engine.spec import ConcurrencyPolicy, CronWorkflow
 from scheduler.errors import InvalidSchedule
-from scheduler.spec import RecurringRunSpec
+from scheduler.spec import DEFAULT_NAMESPACE, RecurringRunSpec
 from scheduler.triggers import CronTrigger, PeriodicTrigger, check_timezone, parse_interval
 
 
@@ -34,6 +34,7 @@ class Options:
     catchup: bool | None = None
     starting_deadline_seconds: int | None = None
     parameters: dict[str, str] = field(default_factory=dict)
+    namespace: str | None = None
 
 
 @dataclass(frozen=True)
@@ -81,6 +82,7 @@ def load_definition(name: str | None, file: str, options: Options) -> Definition
     workflow, source = load_and_validate(file, options.parameters)
     notes: list[str] = []
     manifest_dict = workflow.dump()
+    _place(manifest_dict, options.namespace, file)
 
     schedules: list[str] = []
     zone = options.timezone
@@ -156,6 +158,27 @@ def load_definition(name: str | None, file: str, options: Options) -> Definition
         failed_history_limit=failed_limit,
     )
     return Definition(spec, enabled, notes)
+
+
+def _place(manifest: dict[str, Any], namespace: str | None, file: str) -> None:
+    """Put the workflow (and so the recurring run and its runs) in `namespace`, or the file's own
+    metadata.namespace, else the default; a flag that contradicts the file is refused, as
+    `kubectl apply -n` refuses a manifest naming another namespace."""
+    meta = manifest.setdefault("metadata", {})
+    own = meta.get("namespace")
+    from engine.validate import NAMESPACE_NAME, NAMESPACE_RULE
+
+    if namespace is not None and not NAMESPACE_NAME.match(namespace):
+        raise InvalidSchedule(
+            "namespace", f"{namespace!r} is not a namespace name", f"use {NAMESPACE_RULE}"
+        )
+    if namespace is not None and own and own != namespace:
+        raise InvalidSchedule(
+            "namespace",
+            f"{file} says metadata.namespace {own!r}, not {namespace!r}",
+            "drop --namespace, or change the file's metadata.namespace",
+        )
+    meta["namespace"] = namespace or own or DEFAULT_NAMESPACE
 
 
 def initial_cursor(spec: RecurringRunSpec, now: float) -> int:

@@ -79,7 +79,7 @@ class RunFactory:
             id=run_id_for(rec.id, scheduled_time),
             name=name,
             uid=str(uuid.uuid5(_UID_NAMESPACE, f"{rec.id}@{scheduled_time}")),
-            namespace=meta.get("namespace") or "default",
+            namespace=rec.namespace,
             phase=RunPhase.PENDING,
             created_at=now,
             manifest={**manifest, "metadata": meta},

@@ -8,6 +8,7 @@ one decided (recurring run, scheduled time) pair, which exists at most once.
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import Enum
 from typing import Any
@@ -24,13 +25,25 @@ from scheduler.triggers import Trigger
 SCHEDULED_TIME_PLACEHOLDER = "{{workflow.scheduledTime}}"
 
 __all__ = [
+    "DEFAULT_NAMESPACE",
     "SCHEDULED_TIME_PLACEHOLDER",
     "ConcurrencyPolicy",
     "Fire",
     "FireState",
     "RecurringRun",
     "RecurringRunSpec",
+    "workflow_namespace",
 ]
+
+DEFAULT_NAMESPACE = "default"
+
+
+def workflow_namespace(workflow: Mapping[str, Any]) -> str:
+    """A recurring run's namespace: its workflow's `metadata.namespace`, where its runs land."""
+    meta = workflow.get("metadata")
+    namespace = meta.get("namespace") if isinstance(meta, Mapping) else None
+    return str(namespace or DEFAULT_NAMESPACE)
+
 
 # Run names are `NAME-<unix seconds>` (Argo's cron children); 52 leaves room for the suffix
 # inside Kubernetes' 63-character label limit, as Argo's own CronWorkflow name limit does.
@@ -90,6 +103,10 @@ class RecurringRunSpec(BaseModel):
             raise InvalidSchedule(str(info.field_name), f"{value} is negative", "use 0 or more")
         return value
 
+    @property
+    def namespace(self) -> str:
+        return workflow_namespace(self.workflow)
+
 
 @dataclass(frozen=True)
 class RecurringRun:
@@ -108,6 +125,10 @@ class RecurringRun:
     @property
     def name(self) -> str:
         return self.spec.name
+
+    @property
+    def namespace(self) -> str:
+        return self.spec.namespace
 
 
 @dataclass(frozen=True)

@@ -19,8 +19,9 @@ from sqlalchemy import Table, bindparam, create_engine, delete, event, insert, s
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import IntegrityError
 
-from engine.metadata.migrations import Step, upgrade
+from engine.metadata.migrations import upgrade
 from scheduler.errors import RecurringRunExists, RecurringRunNotFound
+from scheduler.migrations import STEPS
 from scheduler.spec import Fire, FireState, RecurringRun, RecurringRunSpec
 from scheduler.tables import (
     BASELINE,
@@ -59,9 +60,6 @@ _MARK_CREATED = (
     .where(_FR.c.state == FireState.PENDING.value)
     .values(state=FireState.CREATED.value)
 )
-
-# STEPS[n] upgrades the scheduler's tables from version n to n + 1.
-STEPS: dict[int, Step] = {}
 
 
 @dataclass(frozen=True)
@@ -125,6 +123,7 @@ class RecurringStore:
         """Store a new recurring run; times at or before `cursor` are never fired."""
         row = {
             "id": uuid.uuid4().hex[:12],
+            "namespace": spec.namespace,
             "name": spec.name,
             "spec": spec.model_dump(mode="json"),
             "enabled": enabled,
@@ -143,14 +142,15 @@ class RecurringStore:
                 self._bump(conn)
         except IntegrityError:
             raise RecurringRunExists(
-                f"a recurring run named {spec.name!r} already exists; pick another name or "
-                f"`kubepipe recurring delete {spec.name}` first"
+                f"namespace {spec.namespace!r} already has a recurring run named {spec.name!r}; "
+                f"pick another name or `kubepipe recurring delete --namespace {spec.namespace} "
+                f"{spec.name}` first"
             ) from None
         return self.get(str(row["id"]))
 
-    def set_enabled(self, ref: str, enabled: bool, now: float) -> RecurringRun:
+    def set_enabled(self, recurring_id: str, enabled: bool, now: float) -> RecurringRun:
         """Enabling starts from `now`: times that passed while it was disabled are not run."""
-        rec = self.get(ref)
+        rec = self.get(recurring_id)
         values: dict[str, Any] = {
             "enabled": enabled,
             "updated_at": now,
@@ -165,9 +165,9 @@ class RecurringStore:
             self._bump(conn)
         return self.get(rec.id)
 
-    def delete(self, ref: str) -> RecurringRun:
+    def delete(self, recurring_id: str) -> RecurringRun:
         """Forget the recurring run and its fire records; the runs it created stay."""
-        rec = self.get(ref)
+        rec = self.get(recurring_id)
         with self._tx() as conn:
             conn.execute(delete(_FR).where(_FR.c.recurring_id == rec.id))
             conn.execute(delete(_RR).where(_RR.c.id == rec.id))
@@ -199,32 +199,44 @@ class RecurringStore:
         with self._engine.connect() as conn:
             return [(r[0], int(r[1])) for r in conn.execute(stmt).all()]
 
-    def get(self, ref: str) -> RecurringRun:
-        """By id or by name."""
-        with self._engine.connect() as conn:
-            row = conn.execute(select(_RR).where(_RR.c.id == ref)).first()
-            if row is None:
-                row = conn.execute(select(_RR).where(_RR.c.name == ref)).first()
-        if row is None:
-            raise RecurringRunNotFound(
-                f"no recurring run named {ref!r} (see `kubepipe recurring list`)"
-            )
-        return self._recurring(row._mapping)
+    def get(self, recurring_id: str) -> RecurringRun:
+        """By id (ids are unique across namespaces; names are not)."""
+        found = self.find(recurring_id)
+        if found is None:
+            raise RecurringRunNotFound(f"no recurring run with id {recurring_id!r}")
+        return found
 
     def find(self, recurring_id: str) -> RecurringRun | None:
-        try:
-            return self.get(recurring_id)
-        except RecurringRunNotFound:
-            return None
+        with self._engine.connect() as conn:
+            row = conn.execute(select(_RR).where(_RR.c.id == recurring_id)).first()
+        return None if row is None else self._recurring(row._mapping)
+
+    def lookup(self, ref: str, namespace: str) -> RecurringRun:
+        """By name or id, within `namespace` only: what is in another namespace is not found,
+        exactly as if it did not exist."""
+        in_namespace = _RR.c.namespace == namespace
+        with self._engine.connect() as conn:
+            row = conn.execute(select(_RR).where(in_namespace, _RR.c.name == ref)).first()
+            if row is None:
+                row = conn.execute(select(_RR).where(in_namespace, _RR.c.id == ref)).first()
+        if row is None:
+            raise RecurringRunNotFound(
+                f"namespace {namespace!r} has no recurring run named {ref!r} "
+                f"(see `kubepipe recurring list --namespace {namespace}`)"
+            )
+        return self._recurring(row._mapping)
 
     def with_history_limits(self) -> list[RecurringRun]:
         with self._engine.connect() as conn:
             rows = conn.execute(select(_RR).where(_RR.c.history_limited.is_(True))).all()
         return [self._recurring(r._mapping) for r in rows]
 
-    def list_all(self) -> list[RecurringRun]:
+    def list_all(self, namespace: str | None = None) -> list[RecurringRun]:
+        """Every recurring run, or those of one namespace, by namespace and name."""
+        where = [] if namespace is None else [_RR.c.namespace == namespace]
+        stmt = select(_RR).where(*where).order_by(_RR.c.namespace, _RR.c.name)
         with self._engine.connect() as conn:
-            rows = conn.execute(select(_RR).order_by(_RR.c.name)).all()
+            rows = conn.execute(stmt).all()
         return [self._recurring(r._mapping) for r in rows]
 
     # -- what the loop writes -------------------------------------------------------------------

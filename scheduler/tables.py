@@ -4,6 +4,9 @@ They live on a separate SQLAlchemy registry so the engine's `create_all` never s
 scheduler versions them with its own schema row (`kubepipe_scheduler_schema`). Only
 `scheduler.store` touches these classes.
 
+A recurring run's name is unique within its namespace (the unique index on (namespace, name)),
+never across namespaces: a name taken in one namespace says nothing about another.
+
 Exactly-once rests on two things here: the unique index on (recurring_id, scheduled_time) in
 `recurring_fires`, and the `cursor`/`generation` pair in `recurring_runs` that every decision
 compare-and-sets in the same transaction as its fire rows.
@@ -17,7 +20,7 @@ from sqlalchemy import JSON, BigInteger, Column, Index
 from sqlalchemy.orm import registry
 from sqlmodel import Field, SQLModel
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # 2: recurring_runs.namespace, names unique per namespace (was: globally)
 BASELINE = 1
 
 
@@ -33,8 +36,11 @@ class SchedulerSchemaInfo(SchedulerBase, table=True):
 
 class RecurringRunRow(SchedulerBase, table=True):
     __tablename__ = "recurring_runs"
+    __table_args__ = (Index("ux_recurring_runs_name", "namespace", "name", unique=True),)
     id: str = Field(primary_key=True)
-    name: str = Field(unique=True)
+    # Its workflow's metadata.namespace, kept as a column for the unique index and name lookups.
+    namespace: str = "default"
+    name: str
     spec: dict[str, Any] = Field(sa_column=Column(JSON, nullable=False))
     enabled: bool = Field(index=True)
     created_at: float

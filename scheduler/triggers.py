@@ -32,6 +32,7 @@ from pydantic import (
     model_validator,
 )
 
+from engine.values import MAX_DURATION_SECONDS, DurationOutOfRange, parse_duration
 from scheduler.errors import InvalidSchedule
 
 _FIELDS_5 = [
@@ -42,6 +43,15 @@ _FIELDS_5 = [
     ("day-of-week", "0-6 or SUN-SAT"),
 ]
 _FIELDS_6 = [("second", "0-59"), *_FIELDS_5]  # KFP's six-field form puts seconds first
+# The longest interval accepted is the longest duration (a century): fire times must stay inside
+# what `datetime` and a BIGINT column hold (`99999999999999999999d` once overflowed both).
+MAX_INTERVAL_SECONDS = MAX_DURATION_SECONDS
+# The window a schedule's times live in: from the Unix epoch to a day before the end of year 9999,
+# so every time zone can still show the last one. A start or end outside it is refused; a fire
+# time past it is "never".
+FIRST_TIME = datetime(1970, 1, 1, tzinfo=timezone.utc)
+LAST_TIME = datetime(9999, 12, 30, tzinfo=timezone.utc)
+_LAST_TS = int(LAST_TIME.timestamp())
 _MACROS = ("@yearly", "@annually", "@monthly", "@weekly", "@daily", "@midnight", "@hourly")
 
 
@@ -130,6 +140,12 @@ class _Window(BaseModel):
                 f"{value.isoformat()} has no UTC offset",
                 "write it as 2025-01-01T00:00:00+01:00 (or ...Z for UTC)",
             )
+        if value is not None and not FIRST_TIME <= value <= LAST_TIME:
+            raise InvalidSchedule(
+                str(info.field_name),
+                f"{value.isoformat()} is outside the times a schedule can use",
+                f"give a time from {FIRST_TIME.date()} to {LAST_TIME.date()}",
+            )
         return value
 
     @model_validator(mode="after")
@@ -151,8 +167,9 @@ class _Window(BaseModel):
         return None if self.start_time is None else math.ceil(self.start_time.timestamp())
 
     @property
-    def end(self) -> int | None:
-        return None if self.end_time is None else math.floor(self.end_time.timestamp())
+    def end(self) -> int:
+        """The last second a fire may fall on (the window's end when no end time is given)."""
+        return _LAST_TS if self.end_time is None else math.floor(self.end_time.timestamp())
 
 
 class CronTrigger(_Window):
@@ -188,7 +205,7 @@ class CronTrigger(_Window):
                 ts = int(it.get_next(float))
                 if ts > after and not _is_repeat(ts, zone):
                     break
-        except CroniterError:
+        except (CroniterError, ValueError, OverflowError):  # no match before the year 10000
             self._cursors.pop(expression, None)
             return None
         self._cursors[expression] = (after, ts, it)
@@ -201,12 +218,10 @@ class CronTrigger(_Window):
         if not times:
             return None
         best = min(times)
-        return None if end is not None and best > end else best
+        return None if best > end else best
 
     def latest_at_or_before(self, at: int) -> int | None:
-        end = self.end
-        if end is not None:
-            at = min(at, end)
+        at = min(at, self.end)
         # croniter's get_prev jumps back cheaply; stepping two matches back and walking forward
         # with next_after keeps the answer on the very sequence next_after produces.
         anchors = []
@@ -218,7 +233,7 @@ class CronTrigger(_Window):
                 )
                 it.get_prev(float)
                 anchors.append(int(it.get_prev(float)) - 1)
-            except CroniterError:
+            except (CroniterError, ValueError, OverflowError):
                 continue
         anchor = max(anchors) if anchors else at
         latest = None
@@ -251,14 +266,11 @@ class PeriodicTrigger(_Window):
         anchor = self.start or 0
         step = self.interval_seconds
         t = anchor if after < anchor else anchor + ((after - anchor) // step + 1) * step
-        end = self.end
-        return None if end is not None and t > end else t
+        return None if t > self.end else t
 
     def latest_at_or_before(self, at: int) -> int | None:
         anchor = self.start or 0
-        end = self.end
-        if end is not None:
-            at = min(at, end)
+        at = min(at, self.end)
         if at < anchor:
             return None
         return anchor + ((at - anchor) // self.interval_seconds) * self.interval_seconds
@@ -278,24 +290,30 @@ def format_interval(seconds: int) -> str:
 
 
 def parse_interval(text: str) -> int:
-    """Whole seconds from `90`, `1h30m` or `1d`; `InvalidSchedule("interval", ...)` otherwise."""
-    from engine.values import parse_duration
-
-    raw = text.strip()
-    if raw.endswith("d") and raw[:-1].isdigit():
-        raw = f"{int(raw[:-1]) * 24}h"
+    """Whole seconds from `90`, `1h30m` or `1d`, from 1s to MAX_INTERVAL_SECONDS;
+    `InvalidSchedule("interval", ...)` otherwise. The CLI's `--every` and the API's `interval`
+    both come here, and the range check is the engine's duration parser's, so no interval can be
+    stored that overflows later."""
+    shown = text if len(text) <= 40 else text[:37] + "..."
+    longest = format_interval(MAX_INTERVAL_SECONDS)
     try:
-        seconds = parse_duration(raw, field="interval")
+        seconds = parse_duration(text.strip(), field="interval")
+    except DurationOutOfRange:
+        raise InvalidSchedule(
+            "interval",
+            f"{shown!r} is out of range: an interval is 1s to {longest} (100 years)",
+            "use a shorter interval, or a cron expression for rare dates",
+        ) from None
     except ValueError:
         raise InvalidSchedule(
             "interval",
-            f"{text!r} is not a duration",
+            f"{shown!r} is not a duration",
             "use seconds (3600) or a duration such as 1h30m, 15m or 1d",
         ) from None
     if seconds is None or seconds <= 0:
         raise InvalidSchedule(
-            "interval", f"{text!r} is not a positive interval", "use at least 1s, e.g. 15m"
+            "interval", f"{shown!r} is not a positive interval", "use at least 1s, e.g. 15m"
         )
     if seconds != int(seconds):
-        raise InvalidSchedule("interval", f"{text!r} is not whole seconds", "round it, e.g. 2s")
+        raise InvalidSchedule("interval", f"{shown!r} is not whole seconds", "round it, e.g. 2s")
     return int(seconds)

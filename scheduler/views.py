@@ -20,6 +20,7 @@ def recurring_json(rec: RecurringRun, fires: list[Fire] | None = None) -> dict[s
     zone = spec.trigger.zone
     out: dict[str, Any] = {
         "id": rec.id,
+        "namespace": rec.namespace,
         "name": rec.name,
         "enabled": rec.enabled,
         "trigger": spec.trigger.model_dump(mode="json"),
@@ -55,6 +56,7 @@ def recurring_lines(rec: RecurringRun, fires: list[Fire]) -> list[str]:
     data = recurring_json(rec, fires)
     lines = [
         f"Name:         {rec.name}",
+        f"Namespace:    {rec.namespace}",
         f"ID:           {rec.id}",
         f"Enabled:      {'yes' if rec.enabled else 'no'}",
         f"Schedule:     {data['schedule']}",

@@ -6,27 +6,26 @@ two apps in one process (tests do this) share nothing.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from importlib.resources import files
 from pathlib import Path
 
-from fastapi import Depends, FastAPI, Request, Response
-from fastapi.responses import FileResponse, JSONResponse
+from fastapi import Depends, FastAPI
+from fastapi.responses import FileResponse
 from fastapi.staticfiles import StaticFiles
 
 from artifact_store import open_store
 from engine.metadata.store import MetadataStore
 from server.auth import Principal, principal
+from server.body_limit import BodyLimit
 from server.context import Services
-from server.errors import TooLarge, install_handlers
+from server.errors import install_handlers
 from server.routes import experiments, outputs, pipelines, recurring, runs
 from server.schemas import Whoami
 from server.settings import ServerSettings
 from server.store import ServerStore
-
-# Multipart framing around an uploaded file: a body this much over the cap is refused unread.
-_MULTIPART_SLACK = 64 * 1024
+from server.text import storable_params
 
 
 def static_dir() -> Path:
@@ -52,25 +51,12 @@ def create_app(settings: ServerSettings) -> FastAPI:
         version="1",
         description="Pipelines, runs, logs, artifacts and recurring runs of a kubepipe engine.",
         lifespan=lifespan,
+        dependencies=[Depends(storable_params)],
     )
     app.state.services = svc
     install_handlers(app)
 
-    @app.middleware("http")
-    async def refuse_oversized(
-        request: Request, call_next: Callable[[Request], Awaitable[Response]]
-    ) -> Response:
-        """A declared body over the cap is refused before any of it is read."""
-        declared = request.headers.get("content-length")
-        limit = settings.upload_max_bytes + _MULTIPART_SLACK
-        if declared is not None and declared.isdigit() and int(declared) > limit:
-            error = TooLarge(
-                f"the request body ({declared} bytes) is larger than the server's upload limit "
-                f"of {settings.upload_max_bytes} bytes",
-                field="uploadfile",
-            )
-            return JSONResponse(error.body(), status_code=error.status)
-        return await call_next(request)
+    app.add_middleware(BodyLimit, settings=settings)
 
     for module in (pipelines, experiments, runs, outputs, recurring):
         app.include_router(module.router)

@@ -11,8 +11,9 @@ from dataclasses import dataclass
 
 from fastapi import Depends, Request
 
+from engine.validate import NAMESPACE_NAME, NAMESPACE_RULE
 from server.context import Services, services
-from server.errors import Forbidden, NotFound, Unauthorized
+from server.errors import Forbidden, Invalid, NotFound, Unauthorized
 from server.schemas import Role
 
 
@@ -37,6 +38,11 @@ class Principal:
     def home(self, requested: str | None, default: str) -> str:
         """Where a new object goes: a token's namespace; the local user's pick or the default."""
         if self.namespace is None:
+            if requested and not NAMESPACE_NAME.match(requested):
+                shown = requested if len(requested) <= 40 else requested[:37] + "..."
+                raise Invalid(
+                    f"{shown!r} is not a namespace name: use {NAMESPACE_RULE}", field="namespace"
+                )
             return requested or default
         if requested is not None and requested != self.namespace:
             raise NotFound(f"no namespace {requested!r}", field="namespace")

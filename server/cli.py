@@ -243,10 +243,14 @@ def token_group() -> None:
 @click.option("--description", default="", help="what the token is for (shown by `token list`)")
 def token_create(namespace: str, role: str, description: str) -> None:
     """Create a token; it is printed once, alone on the last line (only its hash is stored)."""
+    from engine.validate import NAMESPACE_NAME, NAMESPACE_RULE
     from server.store import ServerStore
 
-    if not namespace.strip():
-        _fail("--namespace must not be empty", EXIT_INVALID)
+    if not NAMESPACE_NAME.match(namespace):
+        _fail(
+            f"--namespace {namespace!r} is not a namespace name: use {NAMESPACE_RULE}",
+            EXIT_INVALID,
+        )
     store = ServerStore(_engine_settings().database_url)
     try:
         token = store.create_token(namespace, Role(role), description)

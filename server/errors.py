@@ -112,6 +112,16 @@ def _validation_response(exc: RequestValidationError) -> JSONResponse:
     )
 
 
+def _too_deep() -> JSONResponse:
+    """Whatever recursed (the JSON decoder, a parser, a validator, an encoder), the cause is
+    input nested past what the server walks: a 422 the client can act on, never a 500."""
+    body = Invalid(
+        "the request nests too deeply to be processed; flatten the nested lists or objects",
+        field="body",
+    ).body()
+    return JSONResponse(body, status_code=422)
+
+
 def install_handlers(app: FastAPI) -> None:
     """Every error leaves the API in the one JSON shape, whatever raised it."""
 
@@ -125,10 +135,19 @@ def install_handlers(app: FastAPI) -> None:
 
     async def http_error(_: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, StarletteHTTPException)
+        # FastAPI answers any failure to read the body "400 error parsing the body": say why.
+        if isinstance(exc.__cause__, RecursionError):
+            return _too_deep()
+        if isinstance(exc.__cause__, ApiError):  # e.g. BodyLimit's 413 while it was read
+            return JSONResponse(exc.__cause__.body(), status_code=exc.__cause__.status)
         kind = _STATUS_ERRORS.get(exc.status_code, ApiError)
         body = kind(str(exc.detail)).body()
         return JSONResponse(body, status_code=exc.status_code, headers=exc.headers)
 
+    async def too_deep(_: Request, exc: Exception) -> JSONResponse:
+        return _too_deep()
+
     app.add_exception_handler(ApiError, api_error)
+    app.add_exception_handler(RecursionError, too_deep)
     app.add_exception_handler(RequestValidationError, validation_error)
     app.add_exception_handler(StarletteHTTPException, http_error)

@@ -8,6 +8,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from engine.phases import RunPhase
+from server.text import texts, unstorable
 
 _NAME_PATTERN = r"^[A-Za-z0-9]([-A-Za-z0-9_. ]{0,126}[A-Za-z0-9])?$"
 
@@ -34,6 +35,17 @@ class SortOrder(str, Enum):
 
 class _Body(BaseModel):
     model_config = ConfigDict(extra="forbid")
+
+    @field_validator("*")
+    @classmethod
+    def _storable(cls, value: Any) -> Any:
+        """JSON can escape a NUL or a lone surrogate, which no database stores: refused here,
+        naming the field, rather than failing in a query (a 500)."""
+        for text in texts(value):
+            why = unstorable(text)
+            if why is not None:
+                raise ValueError(why)
+        return value
 
 
 class PipelineCreate(_Body):

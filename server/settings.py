@@ -7,9 +7,12 @@ the API reads the same runs that `kubepipe get` reads.
 
 from __future__ import annotations
 
+from typing import Any
+
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from engine.loader import MAX_YAML_DEPTH
 from engine.settings import Settings
 
 MIB = 1024 * 1024
@@ -27,9 +30,19 @@ class ServerSettings(BaseSettings):
     default_namespace: str = "default"
     # Uploads larger than this are refused with 413 before they are parsed.
     upload_max_bytes: int = 8 * MIB
-    # A YAML document may not expand (through anchors and aliases) to more nodes than this, so
-    # a small "billion laughs" upload cannot make the validator walk an exponential tree.
-    yaml_max_nodes: int = 200_000
+    # A YAML document may not hold more nodes than this, counting each alias as everything it
+    # expands to, so neither a huge item list nor a small "billion laughs" upload can make the
+    # validator walk an exponential (or merely enormous) tree.
+    yaml_max_nodes: int = Field(default=200_000, ge=1)
+    # Nor nest deeper than this (the engine's loader refuses more than MAX_YAML_DEPTH anyway).
+    yaml_max_depth: int = Field(default=MAX_YAML_DEPTH, ge=1, le=MAX_YAML_DEPTH)
     max_page_size: int = 200
     # How often a followed log stream and the dashboard's live views look for news.
     follow_interval: float = 0.5
+
+
+def limit_body(field: str, value: int) -> dict[str, Any]:
+    """The `limit` member of a 413/422 caused by a server limit: the setting, its environment
+    variable and its value, so an operator knows what to raise and a client what to stay under."""
+    env = ServerSettings.model_config.get("env_prefix", "") + field.upper()
+    return {"limit": {"setting": field, "env": env, "value": value}}

@@ -8,7 +8,7 @@ from typing import Any
 
 from server.auth import Principal
 from server.context import Services
-from server.errors import Conflict, Invalid, NotFound, TooLarge
+from server.errors import Conflict, Invalid, NotFound
 from server.lookups import visible_pipeline, visible_version
 from server.uploads import validate_pipeline
 
@@ -51,15 +51,7 @@ def resolve_source(
             field="pipeline_yaml",
         )
     if pipeline_yaml:
-        limit = svc.settings.upload_max_bytes
-        if len(pipeline_yaml.encode()) > limit:
-            raise TooLarge(
-                f"pipeline_yaml is larger than the server's limit of {limit} bytes",
-                field="pipeline_yaml",
-            )
-        valid = validate_pipeline(
-            pipeline_yaml, "pipeline_yaml", svc.settings.yaml_max_nodes, "pipeline_yaml"
-        )
+        valid = validate_pipeline(pipeline_yaml, "pipeline_yaml", svc.settings, "pipeline_yaml")
         home = who.home(namespace, svc.settings.default_namespace)
         return Source(valid.manifest, "pipeline_yaml", home)
     if pipeline_version_id:

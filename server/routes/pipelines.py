@@ -24,7 +24,7 @@ from server.schemas import (
     VersionList,
 )
 from server.store import PipelineVersion
-from server.uploads import decode_text, read_upload, validate_pipeline
+from server.uploads import decode_text, read_upload, validate_off_loop, validate_pipeline
 
 router = APIRouter(prefix="/api/v1/pipelines", tags=["pipelines"])
 
@@ -46,7 +46,7 @@ def _checked_name(name: str | None, upload: UploadFile | None) -> str:
 
 
 async def _uploaded(svc: Services, upload: UploadFile) -> tuple[str, str]:
-    data = await read_upload(upload, svc.settings.upload_max_bytes, "uploadfile")
+    data = await read_upload(upload, svc.settings, "uploadfile")
     if not data.strip():
         raise Invalid("the uploaded file is empty; upload a Workflow YAML", field="uploadfile")
     return decode_text(data, "uploadfile"), upload.filename or "<upload>"
@@ -88,7 +88,7 @@ async def upload_pipeline(
     final_name = _checked_name(name, uploadfile)
     home = who.home(namespace, svc.settings.default_namespace)
     text, source = await _uploaded(svc, uploadfile)
-    valid = validate_pipeline(text, source, svc.settings.yaml_max_nodes, "uploadfile")
+    valid = await validate_off_loop(text, source, svc.settings, "uploadfile")
     pipeline, _ = svc.store.create_pipeline(home, final_name, description, text, valid.manifest)
     return pipeline_out(pipeline)
 
@@ -102,17 +102,7 @@ def create_pipeline(
 ) -> PipelineOut:
     """The same as an upload, with the YAML in a JSON body (`pipeline_yaml`)."""
     home = who.home(namespace, svc.settings.default_namespace)
-    if len(body.pipeline_yaml.encode()) > svc.settings.upload_max_bytes:
-        from server.errors import TooLarge
-
-        raise TooLarge(
-            f"pipeline_yaml is larger than the server's limit of "
-            f"{svc.settings.upload_max_bytes} bytes",
-            field="pipeline_yaml",
-        )
-    valid = validate_pipeline(
-        body.pipeline_yaml, body.name, svc.settings.yaml_max_nodes, "pipeline_yaml"
-    )
+    valid = validate_pipeline(body.pipeline_yaml, body.name, svc.settings, "pipeline_yaml")
     pipeline, _ = svc.store.create_pipeline(
         home, body.name, body.description, body.pipeline_yaml, valid.manifest
     )
@@ -179,7 +169,7 @@ async def upload_version(
     pipeline = visible_pipeline(svc, who, pipeline_id)
     final_name = _checked_name(name, uploadfile)
     text, source = await _uploaded(svc, uploadfile)
-    valid = validate_pipeline(text, source, svc.settings.yaml_max_nodes, "uploadfile")
+    valid = await validate_off_loop(text, source, svc.settings, "uploadfile")
     return version_out(
         svc.store.add_version(pipeline.id, final_name, description, text, valid.manifest)
     )

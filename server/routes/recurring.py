@@ -3,7 +3,8 @@ fires, enable, disable, delete, next fire times, and a preview of the next fire 
 schedule as a person types it (the dashboard's form).
 
 A recurring run's namespace is its workflow's `metadata.namespace`, so the runs it starts land in
-the same namespace and are visible to the same people.
+the same namespace and are visible to the same people. Its name is unique in that namespace only:
+a name taken elsewhere is free here, and a 409 never tells of another namespace.
 """
 
 from __future__ import annotations
@@ -19,7 +20,6 @@ from scheduler import (
     PeriodicTrigger,
     RecurringRun,
     RecurringRunExists,
-    RecurringRunNotFound,
     RecurringRunSpec,
 )
 from scheduler.spec import ConcurrencyPolicy
@@ -66,17 +66,9 @@ def _trigger(
         raise _invalid(exc) from None
 
 
-def _namespace(rec: RecurringRun) -> str:
-    meta = rec.spec.workflow.get("metadata") or {}
-    return str(meta.get("namespace") or "default")
-
-
 def _visible(svc: Services, who: Principal, ref: str) -> RecurringRun:
-    try:
-        rec: RecurringRun = svc.recurring().get(ref)
-    except RecurringRunNotFound:
-        rec = None  # type: ignore[assignment]
-    if rec is None or rec.id != ref or not who.can_see(_namespace(rec)):
+    rec: RecurringRun | None = svc.recurring().find(ref)
+    if rec is None or not who.can_see(rec.namespace):
         raise NotFound(f"no recurring run with id {ref!r}", field="recurring_run_id")
     return rec
 
@@ -84,9 +76,7 @@ def _visible(svc: Services, who: Principal, ref: str) -> RecurringRun:
 def _json(svc: Services, rec: RecurringRun, fires: bool = False) -> dict[str, Any]:
     from scheduler.views import recurring_json
 
-    body = recurring_json(rec, svc.recurring().fires(rec.id) if fires else None)
-    body["namespace"] = _namespace(rec)
-    return body
+    return recurring_json(rec, svc.recurring().fires(rec.id) if fires else None)
 
 
 def _next_times(trigger: CronTrigger | PeriodicTrigger, after: int, count: int) -> list[str]:
@@ -166,11 +156,7 @@ def list_recurring(
     svc: Services = Depends(services),
 ) -> RecurringList:
     scope = who.visible_namespace(namespace)
-    items = [
-        _json(svc, rec)
-        for rec in svc.recurring().list_all()
-        if scope is None or _namespace(rec) == scope
-    ]
+    items = [_json(svc, rec) for rec in svc.recurring().list_all(scope)]
     return RecurringList(recurring_runs=items)
 
 

@@ -101,6 +101,21 @@ BAD = {
         ["--every", "1h", "--max-concurrency", "0"],
         r"--max-concurrency: 0 is below 1",
     ),
+    # The issue's overflow (a 500 through the API, a traceback here): one range-checked parser.
+    "huge-interval": (
+        ["--every", "99999999999999999999d"],
+        r"--every: '99999999999999999999d' is out of range: an interval is 1s to 36500d",
+    ),
+    "infinite-interval": (["--every", "1e999"], r"--every: '1e999' is out of range"),
+    "nan-interval": (["--every", "nan"], r"--every: 'nan' is out of range"),
+    "start-out-of-range": (
+        ["--every", "1h", "--start", "0001-01-01T00:00:00+14:00"],
+        r"--start: .* is outside the times a schedule can use",
+    ),
+    "empty-namespace": (
+        ["--every", "1h", "--namespace", " "],
+        r"--namespace: ' ' is not a namespace name",
+    ),
 }
 
 
@@ -127,6 +142,42 @@ def test_unknown_file_and_bad_name_exit_2(cli, tmp_path: Path) -> None:
     result = cli("recurring", "create", "x", str(bad_yaml), "--every", "1h")
     assert result.exit_code == 2 and "does not validate; nothing was stored" in result.output
     assert _json(cli("recurring", "list", "-o", "json")) == []
+
+
+def test_names_are_unique_per_namespace(cli, tmp_path: Path) -> None:
+    """One name in two namespaces is two recurring runs; every command that takes a NAME looks
+    in --namespace (default: default) and nowhere else."""
+    assert cli("recurring", "create", "hourly", HELLO, "--every", "1h").exit_code == 0
+    made = cli("recurring", "create", "hourly", HELLO, "--every", "2h", "--namespace", "team-a")
+    assert made.exit_code == 0 and "in namespace team-a" in made.stdout, made.output
+    taken = cli("recurring", "create", "hourly", HELLO, "--every", "3h", "--namespace", "team-a")
+    assert taken.exit_code == 1 and "namespace 'team-a' already has" in taken.output
+    rows = _json(cli("recurring", "list", "-o", "json"))
+    assert [(r["namespace"], r["name"], r["schedule"]) for r in rows] == [
+        ("default", "hourly", "every 1h"),
+        ("team-a", "hourly", "every 2h"),
+    ]
+    only_a = _json(cli("recurring", "list", "--namespace", "team-a", "-o", "json"))
+    assert [r["namespace"] for r in only_a] == ["team-a"]
+    got = _json(cli("recurring", "get", "hourly", "--namespace", "team-a", "-o", "json"))
+    assert got["schedule"] == "every 2h" and got["namespace"] == "team-a"
+    assert _json(cli("recurring", "get", "hourly", "-o", "json"))["schedule"] == "every 1h"
+    missing = cli("recurring", "get", "hourly", "--namespace", "team-b")
+    assert missing.exit_code == 1 and "namespace 'team-b' has no recurring run" in missing.output
+    assert cli("recurring", "disable", "hourly", "--namespace", "team-a").exit_code == 0
+    states = {r["namespace"]: r["enabled"] for r in _json(cli("recurring", "list", "-o", "json"))}
+    assert states == {"default": True, "team-a": False}
+    assert cli("recurring", "delete", "hourly", "--namespace", "team-a").exit_code == 0
+    assert [r["namespace"] for r in _json(cli("recurring", "list", "-o", "json"))] == ["default"]
+
+    # The file's own metadata.namespace places it; a --namespace that contradicts it is refused.
+    placed = tmp_path / "placed.yaml"
+    text = Path(HELLO).read_text()
+    placed.write_text(text.replace("metadata:\n", "metadata:\n  namespace: team-c\n", 1))
+    assert cli("recurring", "create", "p", str(placed), "--every", "1h").exit_code == 0
+    assert _json(cli("recurring", "get", "p", "--namespace", "team-c", "-o", "json"))["name"] == "p"
+    clash = cli("recurring", "create", "q", str(placed), "--every", "1h", "--namespace", "team-d")
+    assert clash.exit_code == 2 and "--namespace: " in clash.output and "team-c" in clash.output
 
 
 def test_cron_workflow_example_runs_see_their_scheduled_time(cli, home: Path) -> None:

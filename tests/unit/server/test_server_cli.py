@@ -65,3 +65,10 @@ def test_the_commands_are_listed_by_kubepipe_help(home: Path) -> None:
     result = CliRunner().invoke(kubepipe, ["--help"])
     for name in ("server", "token", "up"):
         assert f"  {name} " in result.stdout
+
+
+def test_token_create_rejects_a_namespace_that_is_not_a_dns_label(home: Path) -> None:
+    result = CliRunner().invoke(
+        kubepipe, ["token", "create", "--namespace", "Team_A", "--role", "editor"]
+    )
+    assert result.exit_code == 2 and "is not a namespace name" in result.output

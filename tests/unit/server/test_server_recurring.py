@@ -130,8 +130,46 @@ def test_a_scheduler_tick_starts_a_run_the_api_lists(api: Api) -> None:
     clock = FakeClock(time.time())
     service = Scheduler(svc.recurring(), svc.metadata, clock=clock)
     service.reload()
-    assert service.tick(time.time() + 61) == 1
+    # Its first due time exactly (now + 61 s spans two minute marks when now is at :59).
+    due = svc.recurring().get(rec["id"]).next_fire_time
+    assert service.tick(due) == 1
     runs = api.client.get("/api/v1/runs").json()["runs"]
     assert len(runs) == 1 and runs[0]["name"].startswith("tick-")
     fires = api.client.get(f"/api/v1/recurring-runs/{rec['id']}").json()["runs"]
     assert fires[0]["runId"] == runs[0]["id"]
+
+
+@pytest.mark.parametrize("database", ["sqlite", "postgresql"])
+def test_names_are_unique_per_namespace_never_across(
+    make_api: Callable[..., Api], database: str
+) -> None:
+    """The issue's reproduction: a recurring run named like one that exists only in another
+    namespace was a 409, revealing it and letting names be squatted. Pipelines and experiments
+    follow the same rule."""
+    from server_support import postgres_url
+
+    urls = postgres_url() if database == "postgresql" else iter([None])
+    for url in urls:
+        api = make_api(db_url=url, auth=True)
+        store = api.app.state.services.store
+        team_a = {"Authorization": "Bearer " + store.create_token("team-a", Role.EDITOR)}
+        team_b = {"Authorization": "Bearer " + store.create_token("team-b", Role.EDITOR)}
+        yaml_text = (EXAMPLES / "hello-world.yaml").read_text()
+        post = api.client.post
+        recurring = {"name": "nightly", "pipeline_yaml": yaml_text, "interval": "1d"}
+        pipeline = {"name": "hello", "pipeline_yaml": yaml_text}
+        experiment = {"name": "tuning"}
+        for path, body in [
+            ("/api/v1/recurring-runs", recurring),
+            ("/api/v1/pipelines", pipeline),
+            ("/api/v1/experiments", experiment),
+        ]:
+            a = post(path, json=body, headers=team_a)
+            b = post(path, json=body, headers=team_b)
+            assert a.status_code == b.status_code == 201, (path, a.text, b.text)
+            assert a.json()["namespace"] == "team-a" and b.json()["namespace"] == "team-b"
+            again = post(path, json=body, headers=team_a)
+            assert again.status_code == 409 and again.json()["field"] == "name", again.text
+            assert "team-a" in again.json()["detail"] and "team-b" not in again.json()["detail"]
+        listed = api.client.get("/api/v1/recurring-runs", headers=team_b).json()["recurring_runs"]
+        assert [(r["name"], r["namespace"]) for r in listed] == [("nightly", "team-b")]

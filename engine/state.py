@@ -24,7 +24,7 @@ def node_id_for(run_name: str, node_name: str) -> str:
     return f"{run_name}-{zlib.crc32(node_name.encode()):010d}"
 
 
-@dataclass
+@dataclass(slots=True)  # a run may hold 100,000 of them: no per-instance __dict__
 class NodeRecord:
     id: str
     name: str
@@ -47,7 +47,7 @@ class NodeRecord:
     extra: dict[str, Any] = field(default_factory=dict)
 
 
-@dataclass
+@dataclass(slots=True)
 class NodeEvent:
     node_id: str
     from_phase: NodePhase | None

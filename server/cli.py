@@ -100,12 +100,26 @@ def server_command(host: str, port: int, auth: bool, insecure: bool) -> None:
 @click.command(name="up")
 @_server_options
 @click.option("--concurrency", default=2, show_default=True, help="runs executed at once")
-def up_command(host: str, port: int, auth: bool, insecure: bool, concurrency: int) -> None:
+@click.option(
+    "--max-running-steps",
+    type=click.IntRange(min=1),
+    default=None,
+    help="steps running at once across all runs (default: KUBEPIPE_MAX_RUNNING_STEPS, else "
+    "derived from the open-file limit and CPUs)",
+)
+def up_command(
+    host: str,
+    port: int,
+    auth: bool,
+    insecure: bool,
+    concurrency: int,
+    max_running_steps: int | None,
+) -> None:
     """Everything an embedded user needs in one process: API, dashboard, an engine worker and
     the scheduler; stops them all on Ctrl-C."""
     check_bind(host, auth, insecure)
     stop = threading.Event()
-    background = _background(concurrency, stop)
+    background = _background(concurrency, stop, max_running_steps)
 
     def start() -> None:
         for thread in background:
@@ -120,13 +134,20 @@ def up_command(host: str, port: int, auth: bool, insecure: bool, concurrency: in
                 thread.join(timeout=30)
 
 
-def _background(concurrency: int, stop: threading.Event) -> list[threading.Thread]:
-    """The engine worker and the scheduler loop, as daemon threads sharing `stop`."""
+def _background(
+    concurrency: int, stop: threading.Event, max_running_steps: int | None = None
+) -> list[threading.Thread]:
+    """The engine worker and the scheduler loop, as daemon threads sharing `stop`.
+
+    Every run the worker executes draws on one running-step limit (engine.slots), so the
+    process's descriptors and CPUs bound the steps however many runs are queued.
+    """
     from artifact_store import open_store
     from engine.executor import Engine
     from engine.metadata.store import MetadataStore
     from engine.retention import delete_run
     from engine.runners.local import LocalRunner, LocalRunnerSettings
+    from engine.slots import StepSlots
     from engine.worker import Worker, WorkerLocked, lock_sqlite_queue, sqlite_path
     from scheduler.clock import SystemClock
     from scheduler.service import Scheduler
@@ -134,6 +155,9 @@ def _background(concurrency: int, stop: threading.Event) -> list[threading.Threa
     from scheduler.store import RecurringStore
 
     settings = _engine_settings()
+    if max_running_steps is not None:
+        settings = settings.model_copy(update={"max_running_steps": max_running_steps})
+    slots = StepSlots(settings.running_step_limit)
     db = sqlite_path(settings.database_url)
     try:
         lock = lock_sqlite_queue(db) if db is not None else None
@@ -149,8 +173,10 @@ def _background(concurrency: int, stop: threading.Event) -> list[threading.Threa
             work_root=settings.work_root,
             poll_interval=settings.poll_interval,
             lease_seconds=settings.lease_seconds,
+            slots=slots,
         )
 
+    click.echo(f"at most {slots.limit} steps run at once (--max-running-steps)", err=True)
     worker = Worker(
         make_engine,
         concurrency=concurrency,

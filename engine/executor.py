@@ -318,6 +318,7 @@ class Engine:
             status = self.runner.poll(handles[node_id])
             if status is not None:
                 self._finish_pod(state, operator, node, status)
+                node.handle = None  # only a running pod is adopted by its handle
                 self.runner.forget(handles.pop(node_id))
                 self._release_slot(node_id)
                 operator.forget(node)

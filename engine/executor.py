@@ -375,7 +375,8 @@ class Engine:
 
         The run's stop request is read before every launch: a launch costs far more than that
         one-row read, and it is what guarantees no step starts once `kubepipe stop` was
-        recorded, however long the queue. Once stopping, queued pods fail instead.
+        recorded, however long the queue. Once stopping, queued pods fail instead, except the
+        workflow's exit handler, which a stop still runs (as Argo's stop does, unlike terminate).
         """
         queue = operator.launch_queue
         while queue:
@@ -388,7 +389,7 @@ class Engine:
                 stop = self.metadata.stop_requested(state.run.id)
                 if stop is not None:
                     self._begin_stop(state, operator, handles, stop)
-            if operator.stopping is not None:
+            if operator.halted(node):
                 operator.launched(queue.popleft())
                 state.transition(node, NodePhase.FAILED, "stopped", operator.stopping)
                 continue

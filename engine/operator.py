@@ -65,6 +65,9 @@ class Operator:
         self._active_in: Counter[str] = Counter()
         self.next_wakeup: float | None = None  # earliest retry backoff or suspend end
         self.stopping: str | None = None  # a reason once stop/deadline: start nothing new
+        # Pods of the workflow's exit handler, which a stop still runs (see `walk`).
+        self.exit_pods: set[str] = set()
+        self._in_exit_handler = False
 
     # -- entry ----------------------------------------------------------------------------
     def walk(self) -> None:
@@ -85,6 +88,7 @@ class Operator:
             exit_name = f"{run.name}.onExit"
             # Stop (unlike Terminate) and a passed deadline still run the exit handler, as in Argo.
             stopping, self.stopping = self.stopping, None
+            self._in_exit_handler = True
             try:
                 node = self.execute(
                     exit_name,
@@ -98,6 +102,7 @@ class Operator:
                 )
             finally:
                 self.stopping = stopping
+                self._in_exit_handler = False
             if node is not None and run.exit_node_id is None:
                 run.exit_node_id = node.id
                 self.state.run_dirty = True
@@ -303,10 +308,17 @@ class Operator:
         else:
             self._queued.add(node.id)
             self.launch_queue.append(node)
+            if self._in_exit_handler:
+                self.exit_pods.add(node.id)
+
+    def halted(self, node: NodeRecord) -> bool:
+        """A queued pod must not start: the run is stopping and it is not its exit handler's."""
+        return self.stopping is not None and node.id not in self.exit_pods
 
     def launched(self, node: NodeRecord) -> None:
         """The executor started (or finished) the queued pod; forget it."""
         self._queued.discard(node.id)
+        self.exit_pods.discard(node.id)
 
     def forget(self, node: NodeRecord) -> None:
         """A pod ended: drop its templates, so memory follows the running pods, not the run.

@@ -232,6 +232,35 @@ def test_stop_of_a_large_with_sequence_run_launches_nothing_after_it(
     assert sum(1 for n in state.nodes.values() if n.type is NodeType.POD) <= 16
 
 
+def test_a_stop_still_runs_the_exit_handler_and_nothing_else(tmp_path: Path) -> None:
+    log: list[tuple[str, str]] = []
+    lock = threading.Lock()
+    metadata = MetadataStore(f"sqlite:///{tmp_path / 'kp.db'}")
+    run_id: list[str] = []
+
+    def stop_at_third(launches: int) -> None:
+        if launches == 3:
+            metadata.request_stop(run_id[0], "Stopped by test")
+            with lock:
+                log.append(("stop", ""))
+
+    endless = FakeOutcome(running_polls=10**9)
+    runner = RecordingRunner(log, lock, endless, on_launch=stop_at_third)
+    # Steps launched before the stop run until cancelled; the exit handler's ends at once.
+    runner._script = lambda request: FakeOutcome() if ("stop", "") in log else endless
+    engine = make_engine(tmp_path, runner, StepSlots(4))
+    workflow = loop("withSequence", 1_000).model_dump(by_alias=True, exclude_none=True)
+    workflow["spec"]["onExit"] = "echo"
+    run_id.append(engine.submit(Workflow.model_validate(workflow)).id)
+    run = engine.execute(run_id[0])
+    assert run.phase is RunPhase.FAILED and run.message == "Stopped by test"
+    kinds = [kind for kind, _ in log]
+    after_stop = [key for kind, key in log[kinds.index("stop") :] if kind == "start"]
+    assert after_stop == [f"{run.id}/{run.exit_node_id}"]
+    exit_node = metadata.load_state(run.id).nodes[run.exit_node_id or ""]
+    assert exit_node.phase is NodePhase.SUCCEEDED
+
+
 def test_a_big_with_items_loop_completes_with_bounded_per_walk_state(tmp_path: Path) -> None:
     log: list[tuple[str, str]] = []
     runner = RecordingRunner(log, threading.Lock(), FakeOutcome())

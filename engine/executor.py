@@ -297,10 +297,7 @@ class Engine:
             timeout = self.poll_interval
             if operator.next_wakeup is not None:
                 timeout = max(0.0, min(timeout, operator.next_wakeup - self.clock()))
-            if state.has_changes() or (
-                operator.launch_queue
-                and (operator.stopping is not None or self.slots.free() > 0)
-            ):
+            if state.has_changes() or (operator.launch_queue and self.slots.free() > 0):
                 continue
             # Queued pods waiting for a slot another run holds are retried after `timeout`.
             self.runner.wait(timeout)

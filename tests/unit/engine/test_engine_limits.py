@@ -160,6 +160,27 @@ def test_a_run_never_has_more_steps_running_than_the_limit_or_its_parallelism(
     assert slots.in_use == 0  # every slot is given back when the run ends
 
 
+def test_parallel_steps_of_one_group_keep_to_the_limit(tmp_path: Path) -> None:
+    group = [
+        {"name": f"s{i}", "template": "echo", "arguments": {"parameters": [{"name": "x", "value": str(i)}]}}
+        for i in range(20)
+    ]
+    workflow = Workflow.model_validate(
+        {
+            "apiVersion": "argoproj.io/v1alpha1",
+            "kind": "Workflow",
+            "metadata": {"name": "steps"},
+            "spec": {"entrypoint": "main", "templates": [{"name": "main", "steps": [group]}, ECHO]},
+        }
+    )
+    log: list[tuple[str, str]] = []
+    engine = make_engine(tmp_path, RecordingRunner(log, threading.Lock()), StepSlots(3))
+    run = engine.execute(engine.submit(workflow).id)
+    assert run.phase is RunPhase.SUCCEEDED
+    assert len(log) == 40 and most_at_once(log) <= 3
+    assert running_pods_by_events(engine.metadata, run.id) <= 3
+
+
 def test_steps_waiting_for_a_slot_stay_pending_and_all_run(tmp_path: Path) -> None:
     log: list[tuple[str, str]] = []
     seen: list[dict[str, int]] = []

@@ -1,4 +1,4 @@
-"""Wide runs under `kubepipe up`: do they finish within the machine's limits, and does the API answer?
+"""Wide runs under `kubepipe up`: do they finish within the machine's limits, does the API answer?
 
 A real `kubepipe up` (API, dashboard, engine worker, scheduler in one process) is started on
 127.0.0.1 with a fresh home and the open-file limit it inherits. Three runs are submitted
@@ -166,13 +166,15 @@ def measure(client: httpx.Client, pid: int, kind: str, size: int) -> None:
     print(f"{label}: {sampler.phase} in {wall:.1f} s")
     if stop_sent is not None:
         print(f"  stop request to finished run: {(sampler.finished_at or 0) - stop_sent:.2f} s")
+    fd_limit = resource.getrlimit(resource.RLIMIT_NOFILE)[0]
+    latencies = sampler.latencies
     print(
-        f"  server: peak {sampler.peak_fds} open fds (limit {resource.getrlimit(resource.RLIMIT_NOFILE)[0]}), "
+        f"  server: peak {sampler.peak_fds} open fds (limit {fd_limit}), "
         f"peak RSS {sampler.peak_rss:.0f} MB, {after:.0f} MB 5 s after the run"
     )
     print(
-        f"  API during the run: {len(sampler.latencies)} requests, p50 {pct(sampler.latencies, 50):.1f} ms, "
-        f"p99 {pct(sampler.latencies, 99):.1f} ms, max {max(sampler.latencies, default=0):.1f} ms, "
+        f"  API during the run: {len(latencies)} requests, p50 {pct(latencies, 50):.1f} ms, "
+        f"p99 {pct(latencies, 99):.1f} ms, max {max(latencies, default=0):.1f} ms, "
         f"{sampler.errors} errors (5xx or no answer)"
     )
     sys.stdout.flush()

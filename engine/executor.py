@@ -359,7 +359,9 @@ class Engine:
         for handle in handles.values():
             self.runner.cancel(handle, reason)
         for node_id in [i for i in state.active if "resource" in state.nodes[i].extra]:
-            self.controllers.cancel(state, state.nodes[node_id], reason, self._resource_context(state))
+            self.controllers.cancel(
+                state, state.nodes[node_id], reason, self._resource_context(state)
+            )
 
     def _launch_queued(
         self,

@@ -219,9 +219,11 @@ def advance_group(
     for index in list(progress.open):
         name = _child_name(group, index, items[index])
         child = state.by_name[name]
-        child = op.execute(
-            name, child.display_name, template, None, scope.with_item(items[index]), boundary_id, group
-        ) or child
+        item_scope = scope.with_item(items[index])
+        child = (
+            op.execute(name, child.display_name, template, None, item_scope, boundary_id, group)
+            or child
+        )
         if child.phase.is_fulfilled:
             del progress.open[index]
             progress.failed = progress.failed or child.phase.is_failure

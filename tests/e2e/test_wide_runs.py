@@ -105,7 +105,8 @@ def test_a_dag_wider_than_the_descriptor_limit_completes_and_the_api_answers(
 ) -> None:
     url, log_path = server
     client = httpx.Client(base_url=url, timeout=30)
-    run_id = client.post("/api/v1/runs", json={"pipeline_yaml": wide_dag()}).raise_for_status().json()["id"]
+    created = client.post("/api/v1/runs", json={"pipeline_yaml": wide_dag()})
+    run_id = created.raise_for_status().json()["id"]
     answers: list[int] = []
     done = threading.Event()
 

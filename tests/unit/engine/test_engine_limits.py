@@ -37,20 +37,34 @@ ECHO = {
 }
 
 
+def argument(value: object) -> dict[str, Any]:
+    return {"parameters": [{"name": "x", "value": str(value)}]}
+
+
+def main_steps(group: list[dict[str, Any]]) -> dict[str, Any]:
+    return {"name": "main", "steps": [group]}
+
+
+def workflow_of(name: str, spec: dict[str, Any]) -> Workflow:
+    return Workflow.model_validate(
+        {
+            "apiVersion": "argoproj.io/v1alpha1",
+            "kind": "Workflow",
+            "metadata": {"name": name},
+            "spec": spec,
+        }
+    )
+
+
 def wide_dag(width: int, parallelism: int | None = None) -> Workflow:
-    tasks = [
-        {"name": f"t{i}", "template": "echo", "arguments": {"parameters": [{"name": "x", "value": str(i)}]}}
-        for i in range(width)
-    ]
+    tasks = [{"name": f"t{i}", "template": "echo", "arguments": argument(i)} for i in range(width)]
     spec: dict[str, Any] = {
         "entrypoint": "main",
         "templates": [{"name": "main", "dag": {"tasks": tasks}}, ECHO],
     }
     if parallelism is not None:
         spec["parallelism"] = parallelism
-    return Workflow.model_validate(
-        {"apiVersion": "argoproj.io/v1alpha1", "kind": "Workflow", "metadata": {"name": "wide"}, "spec": spec}
-    )
+    return workflow_of("wide", spec)
 
 
 def loop(kind: str, count: int) -> Workflow:
@@ -63,14 +77,7 @@ def loop(kind: str, count: int) -> Workflow:
         step["withSequence"] = {"count": str(count)}
     else:
         step["withItems"] = list(range(count))
-    return Workflow.model_validate(
-        {
-            "apiVersion": "argoproj.io/v1alpha1",
-            "kind": "Workflow",
-            "metadata": {"name": "loop"},
-            "spec": {"entrypoint": "main", "templates": [{"name": "main", "steps": [[step]]}, ECHO]},
-        }
-    )
+    return workflow_of("loop", {"entrypoint": "main", "templates": [main_steps([step]), ECHO]})
 
 
 class RecordingRunner(FakeRunner):
@@ -161,18 +168,8 @@ def test_a_run_never_has_more_steps_running_than_the_limit_or_its_parallelism(
 
 
 def test_parallel_steps_of_one_group_keep_to_the_limit(tmp_path: Path) -> None:
-    group = [
-        {"name": f"s{i}", "template": "echo", "arguments": {"parameters": [{"name": "x", "value": str(i)}]}}
-        for i in range(20)
-    ]
-    workflow = Workflow.model_validate(
-        {
-            "apiVersion": "argoproj.io/v1alpha1",
-            "kind": "Workflow",
-            "metadata": {"name": "steps"},
-            "spec": {"entrypoint": "main", "templates": [{"name": "main", "steps": [group]}, ECHO]},
-        }
-    )
+    group = [{"name": f"s{i}", "template": "echo", "arguments": argument(i)} for i in range(20)]
+    workflow = workflow_of("steps", {"entrypoint": "main", "templates": [main_steps(group), ECHO]})
     log: list[tuple[str, str]] = []
     engine = make_engine(tmp_path, RecordingRunner(log, threading.Lock()), StepSlots(3))
     run = engine.execute(engine.submit(workflow).id)
@@ -313,7 +310,13 @@ def test_node_ids_stay_unique_when_their_hashes_collide(tmp_path: Path) -> None:
     first, second = _crc_collision("run[0].each")
     metadata = MetadataStore(f"sqlite:///{tmp_path / 'kp.db'}")
     record = RunRecord(
-        id="r1", name="run", uid="u", namespace="default", phase=RunPhase.RUNNING, created_at=0.0, manifest={}
+        id="r1",
+        name="run",
+        uid="u",
+        namespace="default",
+        phase=RunPhase.RUNNING,
+        created_at=0.0,
+        manifest={},
     )
     metadata.create_run(record)
     state = RunState(record)

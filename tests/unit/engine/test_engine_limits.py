@@ -352,3 +352,21 @@ def test_the_limit_is_a_setting(monkeypatch: pytest.MonkeyPatch) -> None:
         Settings()
     monkeypatch.delenv("KUBEPIPE_MAX_RUNNING_STEPS")
     assert Settings().running_step_limit == default_step_limit()
+
+
+def test_a_bad_limit_is_refused_naming_the_flag_or_variable(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from click.testing import CliRunner
+
+    from engine.cli import main
+
+    monkeypatch.setenv("KUBEPIPE_HOME", str(tmp_path))
+    monkeypatch.delenv("KUBEPIPE_DB_URL", raising=False)
+    for command in ("engine", "up"):
+        result = CliRunner().invoke(main, [command, "--max-running-steps", "0"])
+        assert result.exit_code == 2 and "--max-running-steps" in result.output, result.output
+    monkeypatch.setenv("KUBEPIPE_MAX_RUNNING_STEPS", "lots")
+    result = CliRunner().invoke(main, ["list"])
+    assert result.exit_code == 2
+    assert "KUBEPIPE_MAX_RUNNING_STEPS" in result.output, result.output

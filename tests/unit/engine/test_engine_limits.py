@@ -222,25 +222,32 @@ def test_runs_executed_by_one_process_share_its_limit(tmp_path: Path) -> None:
     assert slots.in_use == 0
 
 
+class StopAt:
+    """A launch hook: at the n-th launch, record a stop request, then a "stop" mark in the log."""
+
+    def __init__(self, n: int, metadata: MetadataStore, log: list[tuple[str, str]]) -> None:
+        self.n, self.metadata, self.log = n, metadata, log
+        self.lock = threading.Lock()
+        self.run_id = ""
+
+    def __call__(self, launches: int) -> None:
+        if launches == self.n:
+            self.metadata.request_stop(self.run_id, "Stopped by test")
+            with self.lock:
+                self.log.append(("stop", ""))
+
+
 @pytest.mark.parametrize("count", [5_000, 100_000], ids=["5k", "100k"])
 def test_stop_of_a_large_with_sequence_run_launches_nothing_after_it(
     tmp_path: Path, count: int
 ) -> None:
     log: list[tuple[str, str]] = []
-    lock = threading.Lock()
     metadata = MetadataStore(f"sqlite:///{tmp_path / 'kp.db'}")
-    run_id: list[str] = []
-
-    def stop_at_fifth(launches: int) -> None:
-        if launches == 5:
-            metadata.request_stop(run_id[0], "Stopped by test")
-            with lock:
-                log.append(("stop", ""))
-
-    runner = RecordingRunner(log, lock, FakeOutcome(running_polls=10**9), on_launch=stop_at_fifth)
+    stop = StopAt(5, metadata, log)
+    runner = RecordingRunner(log, stop.lock, FakeOutcome(running_polls=10**9), on_launch=stop)
     engine = make_engine(tmp_path, runner, StepSlots(16))
-    run_id.append(engine.submit(loop("withSequence", count)).id)
-    run = engine.execute(run_id[0])
+    stop.run_id = engine.submit(loop("withSequence", count)).id
+    run = engine.execute(stop.run_id)
     assert run.phase is RunPhase.FAILED and run.message == "Stopped by test"
     kinds = [kind for kind, _ in log]
     assert "start" not in kinds[kinds.index("stop") :]
@@ -252,25 +259,17 @@ def test_stop_of_a_large_with_sequence_run_launches_nothing_after_it(
 
 def test_a_stop_still_runs_the_exit_handler_and_nothing_else(tmp_path: Path) -> None:
     log: list[tuple[str, str]] = []
-    lock = threading.Lock()
     metadata = MetadataStore(f"sqlite:///{tmp_path / 'kp.db'}")
-    run_id: list[str] = []
-
-    def stop_at_third(launches: int) -> None:
-        if launches == 3:
-            metadata.request_stop(run_id[0], "Stopped by test")
-            with lock:
-                log.append(("stop", ""))
-
+    stop = StopAt(3, metadata, log)
     endless = FakeOutcome(running_polls=10**9)
-    runner = RecordingRunner(log, lock, endless, on_launch=stop_at_third)
+    runner = RecordingRunner(log, stop.lock, endless, on_launch=stop)
     # Steps launched before the stop run until cancelled; the exit handler's ends at once.
     runner._script = lambda request: FakeOutcome() if ("stop", "") in log else endless
     engine = make_engine(tmp_path, runner, StepSlots(4))
     workflow = loop("withSequence", 1_000).model_dump(by_alias=True, exclude_none=True)
     workflow["spec"]["onExit"] = "echo"
-    run_id.append(engine.submit(Workflow.model_validate(workflow)).id)
-    run = engine.execute(run_id[0])
+    stop.run_id = engine.submit(Workflow.model_validate(workflow)).id
+    run = engine.execute(stop.run_id)
     assert run.phase is RunPhase.FAILED and run.message == "Stopped by test"
     kinds = [kind for kind, _ in log]
     after_stop = [key for kind, key in log[kinds.index("stop") :] if kind == "start"]

@@ -29,6 +29,7 @@ class _Context:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self._metadata: Any = None
+        self._slots: Any = None
 
     @property
     def metadata(self) -> Any:
@@ -56,7 +57,16 @@ class _Context:
             work_root=self.settings.work_root,
             poll_interval=self.settings.poll_interval,
             lease_seconds=self.settings.lease_seconds,
+            slots=self.slots(),
         )
+
+    def slots(self) -> Any:
+        """One running-step limit for every engine this process builds (all worker threads)."""
+        if self._slots is None:
+            from engine.slots import StepSlots
+
+            self._slots = StepSlots(self.settings.running_step_limit)
+        return self._slots
 
 
 def _fail(message: str, code: int) -> None:
@@ -185,7 +195,17 @@ class _Group(click.Group):
 @click.pass_context
 def main(click_ctx: click.Context) -> None:
     """kubepipe: Kubeflow-style ML workflows on an Argo-style engine, no cluster needed."""
-    click_ctx.obj = _Context(Settings())
+    from pydantic import ValidationError
+
+    try:
+        settings = Settings()
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"KUBEPIPE_{'_'.join(str(p) for p in e['loc']).upper()}: {e['msg']}"
+            for e in exc.errors()
+        )
+        _fail(f"invalid settings in the environment: {problems}", EXIT_INVALID)
+    click_ctx.obj = _Context(settings)
 
 
 @main.command()
@@ -390,15 +410,29 @@ def compile(ctx: _Context, pipeline: str, output: str | None) -> None:  # noqa: 
         click.echo(f"wrote {output}", err=True)
 
 
+MAX_RUNNING_STEPS_HELP = (
+    "steps running at once across all runs of this process "
+    "(default: KUBEPIPE_MAX_RUNNING_STEPS, else derived from the open-file limit and CPUs)"
+)
+
+
 @main.command(name="engine")
 @click.option("--concurrency", default=2, show_default=True, help="runs executed at once")
 @click.option(
     "--until-idle", is_flag=True, help="exit once no queued run is left (for scripts and tests)"
 )
+@click.option(
+    "--max-running-steps", type=click.IntRange(min=1), default=None, help=MAX_RUNNING_STEPS_HELP
+)
 @click.pass_obj
-def engine_worker(ctx: _Context, concurrency: int, until_idle: bool) -> None:
+def engine_worker(
+    ctx: _Context, concurrency: int, until_idle: bool, max_running_steps: int | None
+) -> None:
     """Execute queued runs (`run --detach`) and adopt runs whose engine died, until interrupted."""
     from engine.worker import Worker, WorkerLocked, lock_sqlite_queue, run_forever, sqlite_path
+
+    if max_running_steps is not None:
+        ctx.settings = ctx.settings.model_copy(update={"max_running_steps": max_running_steps})
 
     db = sqlite_path(ctx.settings.database_url)
     try:
@@ -413,7 +447,9 @@ def engine_worker(ctx: _Context, concurrency: int, until_idle: bool) -> None:
         retention=_retention(ctx),
     )
     click.echo(
-        f"kubepipe engine (pid {os.getpid()}) working on {ctx.settings.database_url}", err=True
+        f"kubepipe engine (pid {os.getpid()}) working on {ctx.settings.database_url}, "
+        f"at most {ctx.slots().limit} steps running at once",
+        err=True,
     )
     try:
         run_forever(worker, until_idle=until_idle)

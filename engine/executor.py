@@ -4,6 +4,12 @@ One reconcile (`_reconcile`) is: read the runner's reports for running pods, wal
 (`Operator.walk`), derive the run phase, commit every change in one transaction, and only then
 launch the pods the walk created (committing their Running transition after launch). The loop
 sleeps in `runner.wait()` until a step exits or a timer (retry backoff, suspend, deadline) is due.
+
+Launches are bounded by the process's `StepSlots` (engine.slots), shared by every run it
+executes: a queued pod that finds no free slot stays Pending and in the queue, and the walk
+creates no more pods per run than the limit, so a 100,000-item loop costs memory and a walk
+in proportion to the steps running, not to its size. A stop request is read again before each
+launch, so no step starts after `kubepipe stop` has been recorded.
 """
 
 from __future__ import annotations
@@ -35,6 +41,7 @@ from engine.pods import (
     store_logs,
 )
 from engine.runners.base import Runner, StepHandle, StepOutcome, StepStatus
+from engine.slots import StepSlots, default_step_limit
 from engine.spec import Parameter, Template, TemplateKind, Workflow
 from engine.state import NodeRecord, RunRecord, RunState
 from engine.templates import TemplateLibrary
@@ -173,7 +180,10 @@ class Engine:
         clock: Callable[[], float] = time.time,
         owner: str | None = None,
         lease_seconds: float = DEFAULT_LEASE_SECONDS,
+        slots: StepSlots | None = None,
     ) -> None:
+        """`slots`: the running-step limit shared with the process's other engines; without
+        one, this engine gets a limit of its own at the machine's default."""
         self.metadata = metadata
         # Who this engine is in the runs table; unique per process and engine instance.
         self.owner = owner or f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
@@ -185,6 +195,8 @@ class Engine:
         self.poll_interval = poll_interval
         self.clock = clock
         self._stop_checked_at = float("-inf")
+        self.slots = slots if slots is not None else StepSlots(default_step_limit())
+        self._holding: set[str] = set()  # nodes of this engine's run that hold a slot
 
     # -- submit -----------------------------------------------------------------------------
     def submit(
@@ -236,18 +248,24 @@ class Engine:
             return self._drive(run_id, lease, on_change)
         finally:
             lease.close()
+            self._release_all_slots()
 
     def _drive(self, run_id: str, lease: _LeaseKeeper, on_change: OnChange | None) -> RunRecord:
         state = self.metadata.load_state(run_id)
         workflow = Workflow.model_validate(state.run.manifest)
         library = TemplateLibrary(workflow)
         globals_ = _globals(state.run, workflow)
-        operator = Operator(state, library, globals_, clock=self.clock)
+        operator = Operator(
+            state, library, globals_, clock=self.clock, pod_limit=self.slots.limit
+        )
         handles = {
             n.id: StepHandle.from_json(json.dumps(n.handle))
             for n in state.nodes.values()
             if n.handle is not None and not n.phase.is_fulfilled
         }
+        for node_id in handles:  # still running from an earlier engine: they occupy slots
+            self.slots.hold()
+            self._holding.add(node_id)
         run = state.run
         if run.started_at is None:
             run.started_at = self.clock()
@@ -280,8 +298,9 @@ class Engine:
             timeout = self.poll_interval
             if operator.next_wakeup is not None:
                 timeout = max(0.0, min(timeout, operator.next_wakeup - self.clock()))
-            if operator.launch_queue or state.has_changes():
+            if state.has_changes() or (operator.launch_queue and self.slots.free() > 0):
                 continue
+            # Queued pods waiting for a slot another run holds are retried after `timeout`.
             self.runner.wait(timeout)
 
     def _reconcile(
@@ -297,7 +316,10 @@ class Engine:
             status = self.runner.poll(handles[node_id])
             if status is not None:
                 self._finish_pod(state, operator, node, status)
-                del handles[node_id]
+                node.handle = None  # only a running pod is adopted by its handle
+                self.runner.forget(handles.pop(node_id))
+                self._release_slot(node_id)
+                operator.forget(node)
         for node_id in [i for i in state.active if "resource" in state.nodes[i].extra]:
             self.controllers.reconcile(
                 state, state.nodes[node_id], operator, self._resource_context(state)
@@ -306,7 +328,7 @@ class Engine:
         now = self.clock()
         if operator.stopping is None and now - self._stop_checked_at >= STOP_CHECK_INTERVAL:
             # `kubepipe stop` writes desired state from another process; a read per tick would
-            # cost a query per step, so look a few times a second.
+            # cost a query per step, so look a few times a second (and before each launch).
             self._stop_checked_at = now
             stop = self.metadata.stop_requested(run.id)
             self._apply_resume_requests(state)
@@ -317,27 +339,80 @@ class Engine:
             and self.clock() - run.started_at > deadline
         ):
             stop = f"Workflow exceeded its deadline of {deadline:g}s (activeDeadlineSeconds)"
-        if stop is not None and operator.stopping is None:
-            operator.stopping = stop
-            for handle in handles.values():
-                self.runner.cancel(handle, stop)
-            for node_id in [i for i in state.active if "resource" in state.nodes[i].extra]:
-                self.controllers.cancel(
-                    state, state.nodes[node_id], stop, self._resource_context(state)
-                )
+        if stop is not None:
+            self._begin_stop(state, operator, handles, stop)
         operator.globals["workflow.duration"] = (
             f"{self.clock() - (run.started_at or self.clock()):.3f}"
         )
         operator.walk()
         self._derive_phase(state, operator)
         self.metadata.commit(state, self.owner)
-        queue, operator.launch_queue = operator.launch_queue, []
-        for node in queue:
-            operator.launched(node)
-            if node.phase is not NodePhase.PENDING:
-                continue
-            self._launch(state, operator, node, handles, deadline)
+        self._launch_queued(state, operator, handles, deadline)
         self.metadata.commit(state, self.owner)
+
+    def _begin_stop(
+        self, state: RunState, operator: Operator, handles: dict[str, StepHandle], reason: str
+    ) -> None:
+        """Stop or deadline: cancel what runs; the walk and the launch queue start nothing new."""
+        if operator.stopping is not None:
+            return
+        operator.stopping = reason
+        for handle in handles.values():
+            self.runner.cancel(handle, reason)
+        for node_id in [i for i in state.active if "resource" in state.nodes[i].extra]:
+            self.controllers.cancel(
+                state, state.nodes[node_id], reason, self._resource_context(state)
+            )
+
+    def _launch_queued(
+        self,
+        state: RunState,
+        operator: Operator,
+        handles: dict[str, StepHandle],
+        deadline: float | None,
+    ) -> None:
+        """Launch queued pods in order while step slots are free; the rest wait, Pending.
+
+        The run's stop request is read before every launch: a launch costs far more than that
+        one-row read, and it is what guarantees no step starts once `kubepipe stop` was
+        recorded, however long the queue. Once stopping, queued pods fail instead, except the
+        workflow's exit handler, which a stop still runs (as Argo's stop does, unlike terminate).
+        """
+        queue = operator.launch_queue
+        while queue:
+            node = queue[0]
+            if node.phase is not NodePhase.PENDING or node.handle is not None:
+                operator.launched(queue.popleft())
+                continue
+            if operator.stopping is None:
+                self._stop_checked_at = self.clock()
+                stop = self.metadata.stop_requested(state.run.id)
+                if stop is not None:
+                    self._begin_stop(state, operator, handles, stop)
+            if operator.halted(node):
+                operator.launched(queue.popleft())
+                state.transition(node, NodePhase.FAILED, "stopped", operator.stopping)
+                continue
+            if not self.slots.try_acquire():
+                return
+            operator.launched(queue.popleft())
+            self._holding.add(node.id)
+            self._launch(state, operator, node, handles, deadline)
+            if node.id not in handles:  # a cache hit, a resource or a failed launch: nothing runs
+                self._release_slot(node.id)
+                if node.phase.is_fulfilled:
+                    operator.forget(node)
+
+    def _release_slot(self, node_id: str) -> None:
+        if node_id in self._holding:
+            self._holding.discard(node_id)
+            self.slots.release()
+
+    def _release_all_slots(self) -> None:
+        """The run ended, was taken over or failed: whatever it still counts is given back."""
+        if self._holding:
+            self.slots.release(len(self._holding))
+            self._holding.clear()
 
     def _record_internal_error(
         self, run_id: str, handles: dict[str, StepHandle], exc: Exception

@@ -5,7 +5,8 @@ DAG tasks and steps share all of this; only how they find their siblings differs
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
 
 from engine.binding import EMPTY_ARGS, BindingError, render, resolve_arguments
 from engine.errors import ExpressionError
@@ -164,6 +165,47 @@ def advance_invocation(
         run_exit_hook(op, node, inv, scope, boundary_id)
 
 
+@dataclass
+class GroupProgress:
+    """Where a loop stands, kept between walks so a walk costs its open children, not its items.
+
+    Items are started in order; `next_index` is the first item whose child the walk has not
+    taken up yet, `open` the items whose child exists and is not fulfilled. Built from the
+    persisted children the first time a (possibly restarted) engine walks the group.
+    """
+
+    next_index: int = 0
+    open: dict[int, None] = field(default_factory=dict)
+    failed: bool = False  # some child failed (a failFast boundary starts no more)
+
+
+def _child_name(group: NodeRecord, index: int, item: Any) -> str:
+    return f"{group.name}({index}:{item_label(item)})"
+
+
+def _group_progress(op: Operator, group: NodeRecord, items: list[Any]) -> GroupProgress:
+    progress = op.group_progress.get(group.id)
+    if progress is not None:
+        return progress
+    progress = GroupProgress()
+    op.group_progress[group.id] = progress
+    by_name = op.state.by_name
+    progress.next_index = len(items)
+    for index, item in enumerate(items):
+        child = by_name.get(_child_name(group, index, item))
+        if child is None:
+            progress.next_index = min(progress.next_index, index)
+        elif not child.phase.is_fulfilled:
+            progress.open[index] = None
+        elif child.phase.is_failure:
+            progress.failed = True
+    # Children beyond a gap (created out of order by an older engine) are met again, and taken
+    # up as they are, when `next_index` reaches them.
+    for index in [i for i in progress.open if i >= progress.next_index]:
+        del progress.open[index]
+    return progress
+
+
 def advance_group(
     op: Operator, group: NodeRecord, inv: _Invocation, scope: Scope, boundary_id: str
 ) -> None:
@@ -172,49 +214,56 @@ def advance_group(
     boundary_template = op.bound_templates.get(boundary_id)
     # A template with `failFast: true` starts no further loop children once one failed.
     fail_fast = boundary_template is not None and boundary_template.fail_fast is True
-    all_done = True
-    for index, item in enumerate(items):
-        label = f"({index}:{item_label(item)})"
-        name = group.name + label
-        child = op.state.by_name.get(name)
-        if child is not None and child.phase.is_fulfilled:
-            continue
+    progress = _group_progress(op, group, items)
+    state = op.state
+    for index in list(progress.open):
+        name = _child_name(group, index, items[index])
+        child = state.by_name[name]
+        item_scope = scope.with_item(items[index])
+        child = (
+            op.execute(name, child.display_name, template, None, item_scope, boundary_id, group)
+            or child
+        )
+        if child.phase.is_fulfilled:
+            del progress.open[index]
+            progress.failed = progress.failed or child.phase.is_failure
+    while progress.next_index < len(items) and not (fail_fast and progress.failed):
+        index = progress.next_index
+        item = items[index]
+        name = _child_name(group, index, item)
         item_scope = scope.with_item(item)
-        if (
-            child is None
-            and fail_fast
-            and any(op.state.nodes[c].phase.is_failure for c in group.children)
-        ):
-            continue
+        child = state.by_name.get(name)
         if child is None:
-            display = inv.name + label
+            display = inv.name + name[len(group.name) :]
             if when_allows(op, inv, item_scope, name, display, template, boundary_id, group):
                 child = call_template(
                     op, inv, template, name, display, item_scope, boundary_id, group
                 )
-        else:
+                if child is None:
+                    break  # a limit holds this item back, and every later one with it
+            else:
+                child = state.by_name[name]
+        elif not child.phase.is_fulfilled:
             child = op.execute(
                 name, child.display_name, template, None, item_scope, boundary_id, group
-            )
-        if child is None or not child.phase.is_fulfilled:
-            all_done = False
-    children = [op.state.nodes[c] for c in group.children]
-    if (
-        fail_fast
-        and any(c.phase.is_failure for c in children)
-        and all(c.phase.is_fulfilled for c in children)
-    ):
-        all_done = True
-    if not all_done:
+            ) or child
+        progress.next_index += 1
+        if not child.phase.is_fulfilled:
+            progress.open[index] = None
+        elif child.phase.is_failure:
+            progress.failed = True
+    finished = progress.next_index >= len(items) or (fail_fast and progress.failed)
+    if progress.open or not finished:
         op.fail_if_stopped(group)
         return
+    children = [state.nodes[c] for c in group.children]
     failed = next((c for c in children if c.phase.is_failure), None)
     if failed is not None:
-        op.state.transition(
+        state.transition(
             group, failed.phase, "fan-out child failed", f"child '{failed.name}' failed"
         )
     else:
-        op.state.transition(group, NodePhase.SUCCEEDED, "fan-out done")
+        state.transition(group, NodePhase.SUCCEEDED, "fan-out done")
 
 
 def exit_hook_template(op: Operator, inv: _Invocation) -> str | None:

@@ -13,19 +13,20 @@ from __future__ import annotations
 
 import json
 import time
-from collections import Counter
+from collections import Counter, deque
 from collections.abc import Callable
 from typing import Any
 
 from engine.binding import EMPTY_ARGS, BindingError, ResolvedArgs, bind_inputs
 from engine.dagplan import DagPlan
 from engine.errors import ExpressionError, KubepipeError
+from engine.invocations import GroupProgress
 from engine.outputs import parent_outputs
 from engine.phases import NodePhase, NodeType, workflow_status_of
 from engine.pods import finalize_template
 from engine.retries import RetryDecision, decide_retry
 from engine.scope import Scope, node_attribute
-from engine.spec import Template, TemplateKind
+from engine.spec import Template, TemplateKind, _Invocation
 from engine.state import NodeRecord, RunState
 from engine.templates import TemplateLibrary, node_type_for
 from engine.values import parse_duration
@@ -44,21 +45,29 @@ class Operator:
         globals: dict[str, str],
         *,
         clock: Callable[[], float] = time.time,
+        pod_limit: int | None = None,
     ) -> None:
+        """`pod_limit`: the most Pending-or-Running pods the walk creates in this run (the
+        engine's running-step limit), checked before the templates' own `parallelism`."""
         self.state = state
         self.library = library
         self.globals = globals
         self.clock = clock
-        self.launch_queue: list[NodeRecord] = []
+        self.pod_limit = pod_limit
+        self.launch_queue: deque[NodeRecord] = deque()
         self._queued: set[str] = set()
         self.bound_templates: dict[str, Template] = {}
         self.plans: dict[str, DagPlan] = {}
         self.dag_progress: dict[str, DagProgress] = {}
+        self.group_progress: dict[str, GroupProgress] = {}  # per loop node, see engine.invocations
         self.pod_templates: dict[str, Template] = {}  # per DAG node, see engine.walk_dag
         self._active_pods = 0
         self._active_in: Counter[str] = Counter()
         self.next_wakeup: float | None = None  # earliest retry backoff or suspend end
         self.stopping: str | None = None  # a reason once stop/deadline: start nothing new
+        # Pods of the workflow's exit handler, which a stop still runs (see `walk`).
+        self.exit_pods: set[str] = set()
+        self._in_exit_handler = False
 
     # -- entry ----------------------------------------------------------------------------
     def walk(self) -> None:
@@ -79,6 +88,7 @@ class Operator:
             exit_name = f"{run.name}.onExit"
             # Stop (unlike Terminate) and a passed deadline still run the exit handler, as in Argo.
             stopping, self.stopping = self.stopping, None
+            self._in_exit_handler = True
             try:
                 node = self.execute(
                     exit_name,
@@ -92,6 +102,7 @@ class Operator:
                 )
             finally:
                 self.stopping = stopping
+                self._in_exit_handler = False
             if node is not None and run.exit_node_id is None:
                 run.exit_node_id = node.id
                 self.state.run_dirty = True
@@ -236,11 +247,24 @@ class Operator:
             if node.type is NodeType.POD:
                 self._active_pods += 1
 
+    def pods_exhausted(self) -> bool:
+        """No pod may be created now: the engine's limit or the workflow's `parallelism` is
+        reached (or the run is stopping). Lets walkers skip pod tasks without evaluating them."""
+        if self.stopping is not None:
+            return True
+        for limit in (self.pod_limit, self.library.parallelism):
+            if limit is not None and self._active_pods >= limit:
+                return True
+        return False
+
+    def calls_pod(self, inv: _Invocation) -> bool:
+        """The invocation's template is a pod (what `pod_limit` and `parallelism` hold back)."""
+        return self.library.for_invocation(inv).kind in _POD_KINDS
+
     def may_start(self, template: Template, boundary_id: str | None) -> bool:
         if self.stopping is not None:
             return False
-        limit = self.library.parallelism
-        if limit is not None and template.kind in _POD_KINDS and self._active_pods >= limit:
+        if template.kind in _POD_KINDS and self.pods_exhausted():
             return False
         if boundary_id is not None:
             boundary = self.state.nodes[boundary_id]
@@ -285,10 +309,25 @@ class Operator:
         else:
             self._queued.add(node.id)
             self.launch_queue.append(node)
+            if self._in_exit_handler:
+                self.exit_pods.add(node.id)
+
+    def halted(self, node: NodeRecord) -> bool:
+        """A queued pod must not start: the run is stopping and it is not its exit handler's."""
+        return self.stopping is not None and node.id not in self.exit_pods
 
     def launched(self, node: NodeRecord) -> None:
         """The executor started (or finished) the queued pod; forget it."""
         self._queued.discard(node.id)
+        self.exit_pods.discard(node.id)
+
+    def forget(self, node: NodeRecord) -> None:
+        """A pod ended: drop its templates, so memory follows the running pods, not the run.
+
+        The walk returns a fulfilled node as it is and never binds its template again.
+        """
+        self.bound_templates.pop(node.id, None)
+        self.pod_templates.pop(node.id, None)
 
     # -- suspend --------------------------------------------------------------------------
     def _execute_suspend(self, node: NodeRecord, bound: Template) -> NodeRecord:

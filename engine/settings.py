@@ -10,6 +10,8 @@ from pathlib import Path
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from engine.slots import default_step_limit
+
 
 class Settings(BaseSettings):
     """Where kubepipe keeps its state. Environment: KUBEPIPE_HOME, KUBEPIPE_DB_URL, ..."""
@@ -35,6 +37,9 @@ class Settings(BaseSettings):
     step_uid: int | None = None
     allow_root_steps: bool | None = None
     allowed_host_paths: list[str] | None = None
+    # Steps running at once across every run this process executes (KUBEPIPE_MAX_RUNNING_STEPS,
+    # `--max-running-steps`); unset: derived from the machine, see engine.slots.
+    max_running_steps: int | None = Field(default=None, ge=1)
 
     @property
     def database_url(self) -> str:
@@ -43,6 +48,11 @@ class Settings(BaseSettings):
     @property
     def artifact_location(self) -> str:
         return self.artifact_root or str(self.home / "artifacts")
+
+    @property
+    def running_step_limit(self) -> int:
+        """`max_running_steps`, or the machine's default (file-descriptor limit and CPUs)."""
+        return self.max_running_steps or default_step_limit()
 
     @property
     def work_root(self) -> Path:

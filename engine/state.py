@@ -17,14 +17,19 @@ from engine.errors import IllegalTransition
 from engine.phases import NodePhase, NodeType, RunPhase, can_transition
 
 
-def node_id_for(run_name: str, node_name: str) -> str:
-    """Deterministic ids, as Argo makes them: a restarted engine finds the same node again."""
-    if node_name == run_name:
+def node_id_for(run_name: str, node_name: str, salt: int = 0) -> str:
+    """Deterministic ids, as Argo makes them: a restarted engine finds the same node again.
+
+    A 32-bit hash collides within a run of 100,000 nodes more often than not, so a taken id is
+    hashed again with a `salt` (see `RunState.create`); ids are stored, never recomputed.
+    """
+    if node_name == run_name and salt == 0:
         return run_name
-    return f"{run_name}-{zlib.crc32(node_name.encode()):010d}"
+    text = node_name if salt == 0 else f"{node_name}\0{salt}"
+    return f"{run_name}-{zlib.crc32(text.encode()):010d}"
 
 
-@dataclass
+@dataclass(slots=True)  # a run may hold 100,000 of them: no per-instance __dict__
 class NodeRecord:
     id: str
     name: str
@@ -47,7 +52,7 @@ class NodeRecord:
     extra: dict[str, Any] = field(default_factory=dict)
 
 
-@dataclass
+@dataclass(slots=True)
 class NodeEvent:
     node_id: str
     from_phase: NodePhase | None
@@ -145,8 +150,13 @@ class RunState:
     ) -> NodeRecord:
         if name in self.by_name:
             raise AssertionError(f"node {name} created twice")
+        salt = 0
+        node_id = node_id_for(self.run.name, name)
+        while node_id in self.nodes:
+            salt += 1
+            node_id = node_id_for(self.run.name, name, salt)
         node = NodeRecord(
-            id=node_id_for(self.run.name, name),
+            id=node_id,
             name=name,
             display_name=display_name,
             type=type,

@@ -45,7 +45,8 @@ def execute_container_set(op: Operator, node: NodeRecord, bound: Template) -> No
             )
             op.bound_templates[child.id] = _container_template(bound, spec, name)
             op.queue_pod(child)
-        elif child.id not in op.bound_templates:  # a resumed engine: rebuild what it had in memory
+        elif not child.phase.is_fulfilled and child.id not in op.bound_templates:
+            # A resumed engine: rebuild what it had in memory (a finished container needs none).
             op.bound_templates[child.id] = _container_template(bound, spec, name)
         children[name] = child
     if any(not c.phase.is_fulfilled for c in children.values()):

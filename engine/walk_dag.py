@@ -110,6 +110,8 @@ def execute_dag(op: Operator, node: NodeRecord, bound: Template) -> NodeRecord:
     while progress.ready:
         moved = False
         for name in list(progress.ready):
+            if op.pods_exhausted() and op.calls_pod(plan.tasks[name]):
+                continue  # it would only be refused; evaluating it costs more than skipping
             started = start_task(op, node, plan, name, scope)
             if started is None:
                 continue

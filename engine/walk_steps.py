@@ -62,6 +62,9 @@ def advance_step_group(
     for step in steps:
         name = f"{group.name}.{step.name}"
         node = op.state.by_name.get(name)
+        if node is None and op.pods_exhausted() and op.calls_pod(step):
+            done = False  # it would only be refused; evaluating it costs more than skipping
+            continue
         if node is None:
             start_invocation(op, step, name, step.name, scope, boundary_id, group)
         else:

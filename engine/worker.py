@@ -9,7 +9,9 @@ database, released even when the holder is killed).
 
 from __future__ import annotations
 
+import ctypes
 import fcntl
+import gc
 import os
 import threading
 import time
@@ -52,6 +54,23 @@ def lock_sqlite_queue(db: Path) -> IO[str]:
     handle.write(str(os.getpid()))
     handle.flush()
     return handle
+
+
+def return_memory() -> None:
+    """Hand a finished run's freed memory back to the system where the allocator can.
+
+    What a run frees is reused by the next one (three 8,000-step runs in a row peak where one
+    does), but RSS stays at the high-water mark unless pages go back to the system. glibc does
+    that on `malloc_trim`; Python's own arenas only when one empties entirely, so the drop is
+    large under PYTHONMALLOC=malloc (measured: 93 -> 82 MB after an 8,000-step run, from 75
+    idle) and small with the default allocator. Elsewhere (musl, macOS) nothing is done.
+    """
+    gc.collect()
+    try:
+        trim = ctypes.CDLL(None).malloc_trim
+    except (OSError, AttributeError):
+        return
+    trim(0)
 
 
 class Worker:
@@ -143,6 +162,8 @@ class Worker:
             engine.runner.close(abandon=abandon)
             with self._lock:
                 self._active.pop(run_id, None)
+            del engine
+            return_memory()
 
 
 def run_forever(worker: Worker, *, until_idle: bool) -> list[str]:

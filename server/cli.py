@@ -112,6 +112,13 @@ def server_command(host: str, port: int, auth: bool, insecure: bool) -> None:
     metavar="PATH",
     help="with --auth: a host directory hostPath volumes may bind (repeatable)",
 )
+@click.option(
+    "--max-running-steps",
+    type=click.IntRange(min=1),
+    default=None,
+    help="steps running at once across all runs (default: KUBEPIPE_MAX_RUNNING_STEPS, else "
+    "derived from the open-file limit and CPUs)",
+)
 def up_command(
     host: str,
     port: int,
@@ -120,6 +127,7 @@ def up_command(
     concurrency: int,
     allow_root_steps: bool,
     host_paths: tuple[str, ...],
+    max_running_steps: int | None,
 ) -> None:
     """Everything an embedded user needs in one process: API, dashboard, an engine worker and
     the scheduler; stops them all on Ctrl-C.
@@ -141,6 +149,8 @@ def up_command(
         if warning:
             click.echo(f"warning: {warning}", err=True)
     stop = threading.Event()
+    if max_running_steps is not None:
+        settings = settings.model_copy(update={"max_running_steps": max_running_steps})
     background = _background(concurrency, stop, settings, shared=auth)
 
     def start() -> None:
@@ -159,19 +169,25 @@ def up_command(
 def _background(
     concurrency: int, stop: threading.Event, settings: Any, *, shared: bool = False
 ) -> list[threading.Thread]:
-    """The engine worker and the scheduler loop, as daemon threads sharing `stop`."""
+    """The engine worker and the scheduler loop, as daemon threads sharing `stop`.
+
+    Every run the worker executes draws on one running-step limit (engine.slots), so the
+    process's descriptors and CPUs bound the steps however many runs are queued.
+    """
     from artifact_store import open_store
     from engine.executor import Engine
     from engine.metadata.store import MetadataStore
     from engine.retention import delete_run
     from engine.runners.local import LocalRunner
     from engine.runners.setup import local_runner_settings
+    from engine.slots import StepSlots
     from engine.worker import Worker, WorkerLocked, lock_sqlite_queue, sqlite_path
     from scheduler.clock import SystemClock
     from scheduler.service import Scheduler
     from scheduler.settings import SchedulerSettings
     from scheduler.store import RecurringStore
 
+    slots = StepSlots(settings.running_step_limit)
     db = sqlite_path(settings.database_url)
     try:
         lock = lock_sqlite_queue(db) if db is not None else None
@@ -187,8 +203,10 @@ def _background(
             work_root=settings.work_root,
             poll_interval=settings.poll_interval,
             lease_seconds=settings.lease_seconds,
+            slots=slots,
         )
 
+    click.echo(f"at most {slots.limit} steps run at once (--max-running-steps)", err=True)
     worker = Worker(
         make_engine,
         concurrency=concurrency,

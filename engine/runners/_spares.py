@@ -22,7 +22,9 @@ leave for good is the spares of a run that had ended just before it: empty skele
 dozen inodes, in a directory that keeps every step's workdir anyway.
 
 The same thread also runs chores a finished step leaves that nothing waits for (`later()`),
-such as dropping an overlay view's descriptors, which unmounts it.
+such as dropping an overlay view's descriptors, which unmounts it. At most `MAX_CHORES` wait:
+a chore beyond that runs on the caller's thread, so descriptors a queued chore still holds
+never pile up when steps end faster than the thread unmounts.
 """
 
 from __future__ import annotations
@@ -42,6 +44,7 @@ __all__ = ["AHEAD", "IDLE_SECONDS", "SparePool"]
 
 AHEAD = 2  # spares kept ready per directory: a chain needs one, a fan-out drains any number
 IDLE_SECONDS = 30.0
+MAX_CHORES = 64
 _SPARE = ".kubepipe-spare-"
 _BUILDING = ".kubepipe-building-"
 _INNER = "s"  # the skeleton inside a spare, renamed to the workdir's own name when taken
@@ -148,7 +151,7 @@ class SparePool:
     def later(self, chore: Callable[[], None]) -> None:
         """Run `chore` on the pool's thread, soon; before `close()` returns at the latest."""
         with self._lock:
-            if self._stopping:
+            if self._stopping or len(self._chores) >= MAX_CHORES:
                 run_now = True
             else:
                 run_now = False

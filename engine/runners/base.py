@@ -265,6 +265,14 @@ class Runner(Protocol):
         """Stop the step (SIGTERM, SIGKILL after a grace period); `poll` then reports CANCELLED."""
         ...
 
+    def forget(self, handle: StepHandle) -> None:
+        """The engine has recorded the step's end: drop what the runner keeps about it.
+
+        Only after `poll` reported the end; `poll` must not be called with the handle again.
+        Without it a runner's memory would grow with every step a long-lived engine runs.
+        """
+        ...
+
     def wait(self, timeout: float) -> None:
         """Block until some step may have ended or `timeout` passes, instead of busy-polling."""
         ...

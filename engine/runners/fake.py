@@ -146,6 +146,12 @@ class FakeRunner:
         if step.status is None:
             step.cancel_reason = reason
 
+    def forget(self, handle: StepHandle) -> None:
+        """Drop the step's state; `launched` and `cancelled` keep what tests assert on."""
+        step = self._steps.get(handle.key)
+        if step is not None and step.status is not None:
+            del self._steps[handle.key]
+
     def wait(self, timeout: float) -> None:
         """Return at once: fake steps advance by polls, not by time."""
 
@@ -186,6 +192,10 @@ class InstantRunner:
 
     def cancel(self, handle: StepHandle, reason: str) -> None:
         """Nothing to stop."""
+
+    def forget(self, handle: StepHandle) -> None:
+        """Drop the step's declared outputs."""
+        self._outputs.pop(handle.key, None)
 
     def wait(self, timeout: float) -> None:
         """Return at once."""

@@ -597,6 +597,18 @@ class LocalRunner:
         if not already_stopping:
             self._terminate(step)
 
+    def forget(self, handle: StepHandle) -> None:
+        """Drop a polled step's bookkeeping (its request, process object, status).
+
+        A step that has not been finalized yet is kept: its sandbox and cgroup are released by
+        `poll`, and `close()` must still find it.
+        """
+        with self._lock:
+            step = self._steps.get(handle.key)
+            if step is not None and step.status is not None:
+                del self._steps[handle.key]
+                self._unpolled.discard(handle.key)
+
     def wait(self, timeout: float) -> None:
         """Return as soon as some step has ended and not been polled yet, or after `timeout`."""
         with self._finished:

@@ -21,6 +21,9 @@ from collections.abc import Callable
 __all__ = ["Reaper"]
 
 _FALLBACK_INTERVAL = 0.05
+# epoll takes at most 2^31-1 ms (about 24.8 days); a later timer (a 30d activeDeadlineSeconds)
+# is waited for in slices of a day.
+_LONGEST_WAIT = 86_400.0
 _log = logging.getLogger(__name__)
 
 
@@ -113,7 +116,7 @@ class Reaper:
             due = self._timers[0][0] - time.monotonic() if self._timers else None
         if self._unwatched:
             due = _FALLBACK_INTERVAL if due is None else min(due, _FALLBACK_INTERVAL)
-        return None if due is None else max(due, 0.0)
+        return None if due is None else min(max(due, 0.0), _LONGEST_WAIT)
 
     def _run(self) -> None:
         while True:

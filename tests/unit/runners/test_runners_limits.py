@@ -214,3 +214,14 @@ def test_processes_that_left_the_group_die_with_the_step(
     )
     assert status.exit_code == 0 and status.stdout_path.read_text() == "started\n"
     assert _wait_gone(marker) == [], "a process that called setsid outlived its step"
+
+
+def test_a_deadline_beyond_what_epoll_can_wait_does_not_stop_the_reaper(tmp_path: Path) -> None:
+    """A 30-day deadline used to crash the reaper (OverflowError: timeout is too large), after
+    which no step's end was ever noticed and the run hung."""
+    for runner in make_runner("pathmap"):
+        thirty_days = 30 * 86_400.0
+        status = run_to_end(runner, request(tmp_path / "s", ["true"], deadline=thirty_days))
+        assert status.outcome is StepOutcome.EXITED and status.exit_code == 0
+        status = run_to_end(runner, request(tmp_path / "t", ["true"]))  # the reaper still runs
+        assert status.exit_code == 0

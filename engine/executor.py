@@ -41,6 +41,7 @@ from engine.pods import (
     store_logs,
 )
 from engine.runners.base import Runner, StepHandle, StepOutcome, StepStatus
+from engine.controllers.job import running_pod_slots
 from engine.slots import StepSlots, default_step_limit
 from engine.spec import Parameter, Template, TemplateKind, Workflow
 from engine.state import NodeRecord, RunRecord, RunState
@@ -263,9 +264,11 @@ class Engine:
             for n in state.nodes.values()
             if n.handle is not None and not n.phase.is_fulfilled
         }
-        for node_id in handles:  # still running from an earlier engine: they occupy slots
+        # Still running from an earlier engine (its pods, and its controllers' pods): they
+        # occupy slots.
+        for key in [*handles, *running_pod_slots(state)]:
             self.slots.hold()
-            self._holding.add(node_id)
+            self._holding.add(key)
         run = state.run
         if run.started_at is None:
             run.started_at = self.clock()
@@ -510,7 +513,18 @@ class Engine:
             work_root=self.work_root,
             clock=self.clock,
             namespace=state.run.namespace,
+            acquire_slot=self._acquire_slot,
+            release_slot=self._release_slot,
         )
+
+    def _acquire_slot(self, key: str) -> bool:
+        """A slot for a pod a controller starts (a Job's), counted with this run's own."""
+        if key in self._holding:
+            return True
+        if not self.slots.try_acquire():
+            return False
+        self._holding.add(key)
+        return True
 
     def _finish_pod(
         self, state: RunState, operator: Operator, node: NodeRecord, status: StepStatus

@@ -276,7 +276,10 @@ class JobController:
             if left <= 0:
                 return
         for _ in range(max(want, 0)):
-            self._launch_pod(state, node, obj, ctx, left)
+            slot = f"{node.id}/pod-{len(book['pods'])}"
+            if not ctx.acquire_slot(slot):
+                return  # the engine's running-step limit: the next tick tries again
+            self._launch_pod(state, node, obj, ctx, left, slot)
 
     def _launch_pod(
         self,
@@ -285,6 +288,7 @@ class JobController:
         obj: dict[str, Any],
         ctx: ResourceContext,
         deadline_left: float | None,
+        slot: str,
     ) -> None:
         book = node.extra["job"]
         index = len(book["pods"])
@@ -304,7 +308,7 @@ class JobController:
         deadlines = [
             d for d in (pod_spec.get("activeDeadlineSeconds"), deadline_left) if d is not None
         ]
-        pod: dict[str, Any] = {"node": child.id, "done": False}
+        pod: dict[str, Any] = {"node": child.id, "done": False, "slot": slot}
         book["pods"].append(pod)
         base = ctx.work_root / ctx.run_id / child.id
         try:
@@ -333,6 +337,7 @@ class JobController:
                 )
             if not containers:
                 pod["done"] = True
+                ctx.release_slot(slot)
                 pod["phase"] = NodePhase.ERROR.value
                 state.transition(
                     child,
@@ -385,6 +390,7 @@ class JobController:
             next((c["exitCode"] for c in failed if c.get("exitCode")), None) if failed else 0
         )
         pod["done"] = True
+        ctx.release_slot(pod.get("slot", ""))
         pod["phase"] = phase.value
         state.transition(child, phase, "pod ended", message)
 
@@ -431,6 +437,18 @@ class JobController:
             if not pod["done"]:
                 for handle in process_handles(state.nodes[pod["node"]]):
                     ctx.runner.cancel(StepHandle.from_json(json.dumps(handle)), reason)
+
+
+def running_pod_slots(state: RunState) -> list[str]:
+    """The slot keys of Job pods (Katib's trials' too) that have not ended: after a restart
+    they still run, so the engine counts them before it starts anything new."""
+    return [
+        pod["slot"]
+        for node in state.nodes.values()
+        if isinstance(node.extra.get("job"), dict) and not node.phase.is_fulfilled
+        for pod in node.extra["job"].get("pods", [])
+        if not pod.get("done") and pod.get("slot")
+    ]
 
 
 def _terminal(status: dict[str, Any]) -> dict[str, Any] | None:

@@ -53,6 +53,11 @@ class ResourceContext:
     work_root: Path
     clock: Callable[[], float]
     namespace: str = "default"  # the run's: its pods run as that namespace's uid
+    # The engine's running-step limit (engine.slots), for the pods a controller starts itself:
+    # take a slot under a key before starting one (False: none free, try on a later tick), and
+    # give it back under that key when the pod has ended.
+    acquire_slot: Callable[[str], bool] = lambda key: True
+    release_slot: Callable[[str], None] = lambda key: None
 
 
 class LocalController(Protocol):

@@ -369,3 +369,32 @@ def test_a_bad_limit_is_refused_naming_the_flag_or_variable(
     result = CliRunner().invoke(main, ["list"])
     assert result.exit_code == 2
     assert "KUBEPIPE_MAX_RUNNING_STEPS" in result.output, result.output
+
+
+def job_step(parallelism: int, completions: int) -> Workflow:
+    """A resource step whose local Job controller starts the pods itself."""
+    manifest = (
+        "apiVersion: batch/v1\nkind: Job\nmetadata: {generateName: work-}\n"
+        f"spec:\n  parallelism: {parallelism}\n  completions: {completions}\n"
+        "  template:\n    spec:\n      restartPolicy: Never\n"
+        "      containers: [{name: main, image: alpine, command: [echo, hi]}]\n"
+    )
+    job = {"name": "job", "resource": {"action": "create", "manifest": manifest}}
+    spec = {"entrypoint": "main", "templates": [
+        {"name": "main", "dag": {"tasks": [
+            {"name": "a", "template": "job"}, {"name": "b", "template": "job"}]}},
+        job,
+    ]}
+    return workflow_of("jobs", spec)
+
+
+def test_pods_a_job_controller_starts_keep_to_the_limit(tmp_path: Path) -> None:
+    """Two Jobs of parallelism 4 under a limit of 3: the Job pods take slots like any step."""
+    log: list[tuple[str, str]] = []
+    slots = StepSlots(3)
+    engine = make_engine(tmp_path, RecordingRunner(log, threading.Lock()), slots)
+    run = engine.execute(engine.submit(job_step(parallelism=4, completions=6)).id)
+    assert run.phase is RunPhase.SUCCEEDED
+    assert sum(1 for kind, _ in log if kind == "start") == 12
+    assert most_at_once(log) <= 3
+    assert slots.in_use == 0 and slots.peak == 3

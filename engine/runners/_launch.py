@@ -13,7 +13,6 @@ from __future__ import annotations
 import errno
 import hashlib
 import os
-import posixpath
 import shutil
 import subprocess
 import sys

@@ -1,11 +1,14 @@
 """Starting one step's process in its filesystem view (overlay or pathmap); see `local.py` for why.
 
 Every spawn happens on a short-lived thread. For the overlay view that thread unshares its own
-filesystem context and mount namespace, mounts the step's root, chroots, and then calls
-`subprocess.Popen`, whose vfork child inherits exactly that thread's namespace and root. So no
-Python code runs between fork and exec (no `preexec_fn`, which would force a full fork of the
-engine and cost milliseconds), and the engine's own threads never see any of it. When the thread
-ends, the namespace lives on only in the step's processes.
+filesystem context, mount namespace and PID namespace (for its children), mounts the step's
+root, pivots into it, and then calls `subprocess.Popen`, whose vfork child (the shim, pid 1 of
+the new PID namespace) inherits exactly that thread's namespaces and root; the thread then gives
+the step its own /proc and detaches the host's tree. So no Python code runs between fork and
+exec (no `preexec_fn`, which would force a full fork of the engine and cost milliseconds), and
+the engine's own threads never see any of it. When the thread ends, the namespaces live on only
+in the step's processes. Who the step runs as is `_identity.py`'s business; the shim drops to
+it with `setpriv` just before the step.
 """
 
 from __future__ import annotations
@@ -390,7 +393,7 @@ class Launcher:
         planned: Callable[[ShimRecords, tuple[int, int] | None], None],
         prepared: str | None = None,
     ) -> Spawned:
-        """Start the step chrooted into a private overlay of the host; raises OSError/ValueError.
+        """Start the step in its sandbox (`_sandbox.OverlayLayout`); raises OSError/ValueError.
 
         `prepared` is the kind of skeleton already in the workdir (see `skeleton`); a skeleton
         of another kind (the host's mounts changed since) is completed here.

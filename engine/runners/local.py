@@ -3,12 +3,14 @@
 Filesystem isolation has two modes, chosen once per runner (`isolation="auto"` probes on the first
 launch by really starting a sandboxed no-op, and caches the answer on the runner):
 
-* **overlay** (root on Linux, overlayfs and mount namespaces allowed). The step runs chrooted into
-  an overlay whose lower layer is the host root and whose upper layer is `<workdir>/upper`, in its
-  own mount namespace; `/tmp`, `/var/tmp` and `/dev/shm` start empty; see `_sandbox.py`. Every
-  write the step makes, declared or not, lands in its workdir: two parallel steps writing
-  `/tmp/out.txt` never clash and the host's `/tmp` is never touched. Host programs (sh, python)
-  are visible because the host is the "image".
+* **overlay** (root on Linux, overlayfs and mount namespaces allowed). The step runs in a
+  sandbox that contains a tenant: its root (entered with pivot_root) is an overlay whose lower
+  layer shows only the host's runtime trees (the "image": /usr, /etc, ...) and whose upper layer
+  is `<workdir>/upper`; its own mount and PID namespaces, /proc and /dev; an unprivileged uid of
+  its namespace with no capabilities (`_identity.py`); `/tmp`, `/var/tmp` and `/dev/shm` start
+  empty; see `_sandbox.py`. Every write the step makes, declared or not, lands in its workdir:
+  two parallel steps writing `/tmp/out.txt` never clash and the host's `/tmp` is never touched.
+  Its outputs are read with its own file rights.
 * **pathmap** (anything else: not root, no overlayfs, a container without CAP_SYS_ADMIN). Each
   declared container path (inputs, outputs, working dir, and `/tmp`, `/var/tmp`) lives at
   `<workdir>/root/<path>`, and argv and env values are rewritten to match (`_pathmap.py`);
